@@ -1,0 +1,87 @@
+import json
+from datetime import datetime, timezone
+import polars as pl
+from hypothesis import given, settings, strategies as st, HealthCheck
+from slm_agents.schema import (Call, calls_frame, read_calls, read_jsonl, read_parquet, write_calls, write_jsonl,
+                               normalise, CALL_SCHEMA)
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+                           lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=8), c, max_size=4), max_leaves=20)
+
+def _write(tmp_path, lines: list[bytes]):
+    p = tmp_path / "log.jsonl"
+    p.write_bytes(b"\n".join(lines) + b"\n")
+    return p
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.binary(max_size=200).filter(lambda b: b"\n" not in b), max_size=12))
+def test_arbitrary_bytes_never_crash_and_nothing_is_lost(tmp_path, lines):
+    calls, quar = read_jsonl(_write(tmp_path, lines))
+    assert len(calls) + len(quar) == sum(1 for l in lines if l.strip())
+    assert quar["reason"].null_count() == 0 and (quar["line"] >= 1).all()
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(json_values, max_size=10))
+def test_arbitrary_json_records_are_rows_or_quarantined(tmp_path, values):
+    lines = [json.dumps(v).encode() for v in values]
+    calls, quar = read_jsonl(_write(tmp_path, lines))
+    assert len(calls) + len(quar) == len(values)
+    assert set(quar["line"].to_list()) | {i + 1 for i in range(len(values))} == {i + 1 for i in range(len(values))}
+
+text = st.text(min_size=1, max_size=30)
+msgs = st.lists(st.fixed_dictionaries({"role": st.sampled_from(["system", "user", "assistant"]), "content": text}), min_size=1, max_size=3)
+def _resp(content): return {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+calls_st = st.builds(
+    lambda i, m, out, agent, node, lat, pt, tags, ts: Call(call_id=f"id{i}", request={"model": "m", "messages": m}, response=_resp(out),
+        agent=agent, node=node, model="m", latency_ms=lat, prompt_tokens=pt, completion_tokens=pt, tags=tags,
+        ts=datetime.fromtimestamp(ts, timezone.utc)),
+    st.integers(0, 10**6), msgs, text, text, st.text(max_size=10), st.none() | st.floats(0, 1e5), st.none() | st.integers(0, 10**6),
+    st.dictionaries(st.text(min_size=1, max_size=5), st.text(max_size=5), max_size=3), st.integers(0, 2_000_000_000))
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(calls_st, max_size=8, unique_by=lambda c: c.call_id))
+def test_valid_calls_round_trip_through_jsonl_and_parquet(tmp_path, calls):
+    df = calls_frame(calls)
+    back, quar = read_calls(write_jsonl(df, tmp_path / "a.jsonl"))
+    assert len(quar) == 0 and back.to_dicts() == df.to_dicts()
+    back2, quar2 = read_parquet(write_calls(df, tmp_path / "a.parquet"))
+    assert len(quar2) == 0 and back2.to_dicts() == df.to_dicts()
+
+GOOD = {"request": {"messages": [{"role": "user", "content": "hi"}]}, "response": _resp("hello")}
+
+def test_each_kind_of_bad_input_gets_its_reason(tmp_path):
+    lines = [json.dumps(GOOD).encode(), b"\xff\xfe\xfd", b'{"request": ', json.dumps({"response": {}}).encode(),
+             json.dumps({**GOOD, "prompt_tokens": -1}).encode(), json.dumps({**GOOD, "pad": "x" * 5000}).encode(),
+             json.dumps({**GOOD, "ts": "yesterday"}).encode()]
+    calls, quar = read_jsonl(_write(tmp_path, lines), max_record_bytes=4000)
+    assert len(calls) == 1
+    reasons = dict(zip(quar["line"].to_list(), quar["reason"].to_list()))
+    assert reasons[2] == "not UTF-8"
+    assert reasons[3].startswith("malformed JSON")
+    assert reasons[4] == "request missing"
+    assert reasons[5] == "prompt_tokens is not a non-negative number"
+    assert reasons[6] == "record over 4000 bytes"
+    assert reasons[7] == "ts is not ISO-8601"
+
+def test_flywheel_records_map_to_agent_node_and_time(tmp_path):
+    rec = {"timestamp": 1767225600, "workload_id": "tool_router", "client_id": "ops-agent", **GOOD,
+           "response": {**_resp("ok"), "usage": {"prompt_tokens": 7, "completion_tokens": 2}}}
+    calls, quar = read_jsonl(_write(tmp_path, [json.dumps(rec).encode()]))
+    r = calls.row(0, named=True)
+    assert (r["agent"], r["node"], r["prompt_tokens"], r["completion_tokens"]) == ("ops-agent", "tool_router", 7, 2)
+    assert r["ts"] == datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+def test_parquet_rows_are_validated_too(tmp_path):
+    df = calls_frame([normalise(GOOD), normalise({**GOOD, "call_id": "x2"})])
+    df = df.with_columns(pl.when(pl.col("call_id") == "x2").then(pl.lit("{broken")).otherwise(pl.col("request")).alias("request"))
+    calls, quar = read_parquet(write_calls(df, tmp_path / "c.parquet"))
+    assert len(calls) == 1 and quar["line"].to_list() == [2] and quar["reason"][0].startswith("malformed JSON")
+    (tmp_path / "junk.parquet").write_bytes(b"not parquet")
+    calls, quar = read_parquet(tmp_path / "junk.parquet")
+    assert len(calls) == 0 and quar["reason"][0].startswith("unreadable parquet")
+
+def test_duplicate_ids_across_files_are_quarantined(tmp_path):
+    d = tmp_path / "logs"; d.mkdir()
+    for n in ("a.jsonl", "b.jsonl"): (d / n).write_text(json.dumps({**GOOD, "call_id": "same"}) + "\n")
+    calls, quar = read_calls(d)
+    assert len(calls) == 1 and quar["reason"].to_list() == ["duplicate call_id"]
