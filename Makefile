@@ -20,8 +20,7 @@ demo:
 	$(BIN)/slm-agents run runs/demo/agent_mix.jsonl --run-dir runs/demo
 
 check:
-	$(BIN)/nbdev_clean --fname nbs && git diff --exit-code -- nbs || (echo "notebooks are not clean: run nbdev_clean" && exit 1)
-	$(BIN)/nbdev_export && git diff --exit-code -- slm_agents || (echo "slm_agents/ is out of sync with nbs/: run nbdev_export" && exit 1)
+	BIN=$(BIN) .ci/check_sync
 
 test: check
 	$(BIN)/nbdev_test --path nbs --n_workers 2
