@@ -1,0 +1,31 @@
+"""PII detection measured on presidio-research's synth_dataset_v2: the slm_agents configuration and Presidio's defaults,
+side by side in one run, each on one CPU core.
+
+    python benchmarks/pii_eval.py [--data-dir ../shared/datasets] [--out benchmarks/out/pii.json]
+"""
+import argparse, json, os, time
+from pathlib import Path
+from threadpoolctl import threadpool_limits
+from slm_agents.curate import detect_pii, evaluate_pii, pii_engine
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--data-dir", default=os.environ.get("SLM_AGENTS_DATA_DIR", "../shared/datasets"))
+ap.add_argument("--out", default="benchmarks/out/pii.json")
+ap.add_argument("--threshold", type=float, default=0.35)
+a = ap.parse_args()
+records = json.loads(Path(a.data_dir, "presidio_synth_pii", "synth_dataset_v2.json").read_text())
+texts = [r["full_text"] for r in records]
+res = {"records": len(records)}
+with threadpool_limits(1):
+    for config in ("presidio_default", "slm_agents"):
+        pii_engine(config); detect_pii(texts[:20], config)          # load and warm up outside the timing
+        t0 = time.perf_counter(); preds = detect_pii(texts, config, a.threshold); secs = time.perf_counter() - t0
+        res[config] = {"records_per_s_one_core": round(len(texts) / secs, 1), "partial": evaluate_pii(records, preds),
+                       "strict_iou_0.5": evaluate_pii(records, preds, strict=True)["ALL"]}
+Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(res, indent=1))
+print(f"{'group':18s} " + "  ".join(f"{c:>28s}" for c in ("presidio_default P/R/F2", "slm_agents P/R/F2")))
+for g in res["slm_agents"]["partial"]:
+    row = [res[c]["partial"].get(g, {"precision": 0, "recall": 0, "f2": 0}) for c in ("presidio_default", "slm_agents")]
+    print(f"{g:18s} " + "  ".join(f"{r['precision']:8.3f} {r['recall']:8.3f} {r['f2']:8.3f}  " for r in row) + f" gold={row[1].get('gold', 0)}")
+for c in ("presidio_default", "slm_agents"):
+    print(c, "records/s (1 core):", res[c]["records_per_s_one_core"], " strict IoU>=0.5 overall:", res[c]["strict_iou_0.5"])
