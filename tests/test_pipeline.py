@@ -3,7 +3,7 @@ import pytest, yaml
 import polars as pl
 from slm_agents.cli import main
 from slm_agents.datasets import write_agent_mix
-from slm_agents.pipeline import StageFailed, run
+from slm_agents.pipeline import STAGE_NAMES, STAGES, StageFailed, run
 
 @pytest.fixture(scope="module")
 def mix(tmp_path_factory, data_dir):
@@ -11,8 +11,13 @@ def mix(tmp_path_factory, data_dir):
 
 def test_spine_runs_stages_with_papermill_and_resumes(tmp_path, mix):
     res = run(mix["jsonl"], tmp_path / "run", progress=False)
-    assert (res[0].stage, res[0].status) == ("ingest", "done")
-    assert res[1].status == "not built" and "03_curate.ipynb" in res[1].detail
+    done = [r.stage for r in res if r.status == "done"]
+    assert done[:3] == ["ingest", "curate", "cluster"] and done == list(STAGE_NAMES[:len(done)])
+    assert res[-1].status == "not built" and res[-1].detail.endswith("does not exist yet")
+    for stage in STAGES[:len(done)]:
+        for o in stage.outputs: assert (tmp_path / "run" / o).exists(), o
+    clusters = pl.read_parquet(tmp_path / "run" / "clusters.parquet")
+    assert clusters["cluster"].dtype == pl.Int64 and len(clusters) == len(pl.read_parquet(tmp_path / "run" / "curated.parquet"))
     calls = pl.read_parquet(tmp_path / "run" / "calls.parquet")
     assert len(calls) == 24 and len(pl.read_parquet(tmp_path / "run" / "quarantine.parquet")) == 0
     executed = json.loads((tmp_path / "run" / "00_ingest.ipynb").read_text())
