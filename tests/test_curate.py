@@ -64,3 +64,7 @@ def test_configured_detector_beats_presidio_defaults_on_labelled_pii(data_dir):
     ours = evaluate_pii(recs, detect_pii(texts, "slm_agents"))["ALL"]
     base = evaluate_pii(recs, detect_pii(texts, "presidio_default"))["ALL"]
     assert ours["f2"] > base["f2"] + 0.05 and ours["recall"] > base["recall"]
+
+def test_parallel_detection_gives_the_same_spans(data_dir):
+    texts = [r["full_text"] for r in json.load(open(f"{data_dir}/presidio_synth_pii/synth_dataset_v2.json"))[:120]]
+    assert detect_pii(texts, n_jobs=2, chunk=50) == detect_pii(texts)
