@@ -7,16 +7,18 @@ Clustering sees only the requests (never source/task/reference); labels are join
 import argparse, json, time
 from pathlib import Path
 import polars as pl
-from slm_agents.cluster import cluster, cluster_scores, embed_calls, load_embedder, reduce
+from slm_agents.cluster import cluster, cluster_scores, combine, part_embeddings, load_embedder, reduce
 from slm_agents.datasets import agent_mix
 
 WEIGHTS = {"default 1:1:0.5": {"instruction": 1, "tools": 1, "user": 0.5}, "equal 1:1:1": {"instruction": 1, "tools": 1, "user": 1},
            "user only": {"instruction": 0, "tools": 0, "user": 1}, "instruction only": {"instruction": 1, "tools": 0, "user": 0},
            "tools+user 0:1:0.5": {"instruction": 0, "tools": 1, "user": 0.5}}
 
+_CACHE = {}
 def labels(df, emb, w):
-    X = embed_calls([json.loads(r) for r in df["request"]], emb, w)
-    return cluster(reduce(X)[1], df["call_id"].to_list())
+    key = tuple(df["call_id"])
+    if key not in _CACHE: _CACHE[key] = part_embeddings([json.loads(r) for r in df["request"]], emb)
+    return cluster(reduce(combine(_CACHE[key], w))[1], df["call_id"].to_list())
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(); ap.add_argument("--out", default="benchmarks/out/cluster.json"); a = ap.parse_args()
@@ -34,12 +36,5 @@ if __name__ == "__main__":
     for name in ("default 1:1:0.5", "tools+user 0:1:0.5"):
         lab = labels(bfcl, emb, WEIGHTS[name])
         res[f"BFCL only ({len(bfcl)}) vs category, weights {name}"] = cluster_scores(lab, bfcl["source"])
-    py = full.filter(pl.col("source") == "bfcl/simple_python").with_columns(
-        pl.col("response").str.json_path_match("$.choices[0].message.tool_calls[0].function.name").alias("fn"))
-    py = py.with_columns(pl.col("tags").str.json_path_match("$.source_id").alias("sid"))
-    dom = py.select("call_id", pl.col("reference").str.extract(r'^\[\{"([A-Za-z_]+)\.', 1).alias("domain")).filter(pl.col("domain").is_not_null())
-    py = py.join(dom, on="call_id")
-    lab = labels(py, emb, WEIGHTS["tools+user 0:1:0.5"])
-    res[f"BFCL simple_python by tool domain ({len(py)} calls, {py['domain'].n_unique()} domains), weights tools+user"] = cluster_scores(lab, py["domain"])
     for k, v in res.items(): print(k, v)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(res, indent=1))
