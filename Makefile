@@ -16,7 +16,7 @@ setup:
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
 demo:
-	$(BIN)/slm-agents data agent-mix --out runs/demo/agent_mix.jsonl --per-source 200
+	$(BIN)/slm-agents data agent-mix --out runs/demo/agent_mix.jsonl --sample 2000
 	$(BIN)/slm-agents run runs/demo/agent_mix.jsonl --run-dir runs/demo
 
 check:
