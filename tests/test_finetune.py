@@ -1,0 +1,42 @@
+import json
+import polars as pl
+import pytest
+from slm_agents.datasets import agent_mix
+from slm_agents.finetune import (TrainConfig, answer, fit_adapter, load_adapter, make_example, pick_backend, prune_request,
+                                 pruning_rule, quality)
+from slm_agents.models import load
+
+@pytest.fixture(scope="module")
+def intents(data_dir):
+    return agent_mix(None, data_dir, sample=3000, seed=3).filter(pl.col("node") == "intent_classifier").to_dicts()
+
+def test_pruning_removes_only_the_static_parts(intents):
+    reqs = [json.loads(r["request"]) for r in intents[:50]]
+    rule = pruning_rule(reqs)
+    assert len(rule["system"]) == 1 and rule["tools"] is None
+    pruned = prune_request(reqs[0], rule)
+    assert [m["role"] for m in pruned["messages"]] == ["user"]
+    other = {"messages": [{"role": "system", "content": "another node"}, {"role": "user", "content": "hi"}]}
+    assert prune_request(other, rule) == other
+
+def test_loss_is_on_the_answer_only_and_prompt_is_cut_first():
+    _, tok = load("smollm2-135m-instruct")
+    req = {"messages": [{"role": "user", "content": "word " * 300}]}
+    ex = make_example(tok, req, "card_arrival", 64)
+    assert len(ex["input_ids"]) == 64
+    kept = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100]
+    assert tok.decode(kept) == "card_arrival" + tok.eos_token
+
+def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
+    assert pick_backend() == "peft"
+    cfg = TrainConfig(steps=12, batch_size=8, max_length=96, lr=1e-3)
+    info = fit_adapter("smollm2-135m-instruct", intents[:64], tmp_path / "a", cfg)
+    losses = json.loads((tmp_path / "a" / "train_log.json").read_text())["loss"]
+    assert len(losses) == 12 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3        # it learns
+    assert info["prune_rule"]["system"] and info["tokens_per_example"] < 60          # the 77-label prompt is gone
+    assert {"adapter_config.json", "adapter_model.safetensors", "train_config.json", "loss.png"} <= {p.name for p in (tmp_path / "a").iterdir()}
+    qs = [json.loads(r["request"]) for r in intents[100:104]]
+    m1, t1, _ = load_adapter(tmp_path / "a"); m2, t2, _ = load_adapter(tmp_path / "a", merge=True)
+    assert answer(m1, t1, qs, "label", info["prune_rule"]) == answer(m2, t2, qs, "label", info["prune_rule"])
+    q = quality(answer(m2, t2, qs, "label", info["prune_rule"]), intents[100:104], "label")
+    assert q["n"] == 4 and 0 <= q["score"] <= 1
