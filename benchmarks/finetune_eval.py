@@ -25,21 +25,28 @@ def run(name, rows_train, rows_test, fmt, cfg, out_dir):
             "train_minutes": round(train_s / 60, 2), "tokens_per_example": info["tokens_per_example"], "final_loss": info["final_loss"],
             "base": base, "finetuned": tuned, "eval_seconds_base": round(base_s, 1), "eval_seconds_finetuned": round(tuned_s, 1)}
 
+def intent_task(mix, a, out_dir):
+    rows = [r for r in mix if r["node"] == "intent_classifier"]
+    tr = [r for r in rows if split_of(r) == "train"][:4000]
+    te = sorted((r for r in rows if split_of(r) == "test"), key=lambda r: r["call_id"])[:a.n_eval]
+    return run("intent", tr, te, "label", TrainConfig(steps=a.steps_intent, batch_size=16, max_length=128, lr=1e-3), out_dir)
+
+def tools_task(mix, a, out_dir):
+    rows = [r for r in mix if r["task"] == "tool_call" and r["source"] != "bfcl/simple_python"]
+    tr = [r for r in rows if split_of(r) == "train"]
+    seen = {t["function"]["name"] for r in tr for t in json.loads(r["request"]).get("tools") or []}
+    te = sorted((r for r in rows if split_of(r) == "test" and all(t["function"]["name"] in seen for t in json.loads(r["request"])["tools"])),
+                key=lambda r: r["call_id"])[:a.n_eval]
+    return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=8, max_length=1024, lr=5e-4), out_dir)
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps-intent", type=int, default=150); ap.add_argument("--steps-tools", type=int, default=60)
     ap.add_argument("--n-eval", type=int, default=200); ap.add_argument("--out", default="benchmarks/out/finetune.json")
-    a = ap.parse_args(); out_dir = Path("benchmarks/out/adapters"); res = {}
+    ap.add_argument("--tasks", default="intent,tools", help="comma-separated: intent, tools")
+    a = ap.parse_args(); out_dir, res = Path("benchmarks/out/adapters"), {}
     mix = agent_mix(None).to_dicts()
-    intent = [r for r in mix if r["node"] == "intent_classifier"]
-    tr = [r for r in intent if split_of(r) == "train"]; te = sorted((r for r in intent if split_of(r) == "test"), key=lambda r: r["call_id"])[:a.n_eval]
-    res["banking77_intent"] = run("intent", tr[:4000], te, "label", TrainConfig(steps=a.steps_intent, batch_size=16, max_length=128, lr=1e-3), out_dir)
-    print(res["banking77_intent"], flush=True)
-    tools = [r for r in mix if r["task"] == "tool_call" and r["source"] != "bfcl/simple_python"]
-    tr = [r for r in tools if split_of(r) == "train"]
-    seen = {t["function"]["name"] for r in tr for t in json.loads(r["request"]).get("tools") or []}
-    te = sorted((r for r in tools if split_of(r) == "test" and all(t["function"]["name"] in seen for t in json.loads(r["request"])["tools"])),
-                key=lambda r: r["call_id"])[:a.n_eval]
-    res["bfcl_live_tool_calls_seen_tools"] = run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=8, max_length=1024, lr=5e-4), out_dir)
-    print(res["bfcl_live_tool_calls_seen_tools"], flush=True)
+    for task in a.tasks.split(","):
+        res[{"intent": "banking77_intent", "tools": "bfcl_live_tool_calls_seen_tools"}[task]] = r = {"intent": intent_task, "tools": tools_task}[task](mix, a, out_dir)
+        print(task, r, flush=True)
     Path(a.out).write_text(json.dumps(res, indent=1))
