@@ -17,7 +17,7 @@ setup:
 
 demo:
 	$(BIN)/slm-agents data agent-mix --out runs/demo/agent_mix.jsonl --sample 2000
-	$(BIN)/slm-agents run runs/demo/agent_mix.jsonl --run-dir runs/demo
+	$(BIN)/slm-agents run runs/demo/agent_mix.jsonl --run-dir runs/demo -f params/demo.yaml
 
 check:
 	BIN=$(BIN) .ci/check_sync

@@ -30,6 +30,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--params-file", default=None, help="YAML file of parameters")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter (repeatable)")
     r.add_argument("--force", action="store_true", help="re-run stages whose outputs exist")
+    s = sub.add_parser("serve", help="serve RUN_DIR's router as an OpenAI-compatible gateway")
+    s.add_argument("run_dir")
+    s.add_argument("--host", default="127.0.0.1"); s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--keys-file", default=None, help="client API keys, one per line (default: $SLM_AGENTS_API_KEYS)")
+    s.add_argument("--upstream-base-url", default=None, help="upstream LLM (default: $OPENAI_BASE_URL)")
+    s.add_argument("--upstream-model", default=None, help="model name sent upstream (default: the client's)")
+    s.add_argument("--upstream-timeout", type=float, default=30.0); s.add_argument("--upstream-retries", type=int, default=2)
+    s.add_argument("--store", default=None, help="capture every call into this encrypted call store")
+    s.add_argument("--store-key-file", default=None, help="the store's public key (default: $SLM_AGENTS_STORE_KEY)")
+    s.add_argument("--capture-batch", type=int, default=100, help="records per encrypted segment (at most this many lost in a crash)")
+    s.add_argument("--shadow", action="store_true", help="serve the LLM's answers; run specialists only to log agreement")
+    s.add_argument("--max-batch", type=int, default=8, help="specialist generation batch")
     return p
 
 # %% ../nbs/09a_cli.ipynb #2bf04f7c
@@ -39,6 +51,12 @@ def main(argv=None) -> int:
     if args.cmd == "data":
         from slm_agents.datasets import write_agent_mix
         print(json.dumps(write_agent_mix(args.out, args.per_source, args.data_dir, args.seed, args.sample), indent=1)); return 0
+    if args.cmd == "serve":
+        from slm_agents.gateway import serve
+        serve(args.run_dir, args.host, args.port, key_file=args.keys_file, upstream_base_url=args.upstream_base_url,
+              upstream_model=args.upstream_model, timeout=args.upstream_timeout, max_retries=args.upstream_retries, store_dir=args.store,
+              store_key_file=args.store_key_file, capture_batch=args.capture_batch, shadow=args.shadow, max_batch=args.max_batch)
+        return 0
     params = yaml.safe_load(Path(args.params_file).read_text()) or {} if args.params_file else {}
     params |= parse_kv(args.param)
     try: results = run(args.logs, args.run_dir, args.until, params, args.force, progress=True)

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'cache_dir', 'materialise', 'load_tokenizer', 'load',
-           'render_messages', 'prompt_text', 'generate', 'throughput']
+           'render_messages', 'prompt_text', 'generate', 'generate_scored', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -117,9 +117,7 @@ def _stop_ids(tok) -> list[int]:
         if isinstance(i, int) and i != tok.unk_token_id: ids.add(i)
     return sorted(i for i in ids if i is not None)
 
-def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
-             progress: bool = False) -> list[str]:
-    "Greedy completions of `prompts`, in their order."
+def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, scored):
     import torch
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out, stops = [None] * len(prompts), _stop_ids(tok)
@@ -127,10 +125,26 @@ def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_siz
         idx = order[b:b + batch_size]
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops, pad_token_id=tok.pad_token_id)
-        for i, row in zip(idx, gen[:, enc["input_ids"].shape[1]:]):
-            out[i] = tok.decode(row, skip_special_tokens=True).strip()
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops, pad_token_id=tok.pad_token_id,
+                                 output_scores=scored, return_dict_in_generate=True)
+        new = gen.sequences[:, enc["input_ids"].shape[1]:]
+        if scored: logp = model.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True).float()
+        for j, (i, row) in enumerate(zip(idx, new)):
+            text = tok.decode(row, skip_special_tokens=True).strip()
+            if not scored: out[i] = text; continue
+            keep = (row != tok.pad_token_id) & torch.isfinite(logp[j])
+            out[i] = (text, round(float(logp[j][keep].mean().exp()) if keep.any() else 0.0, 6))
     return out
+
+def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
+             progress: bool = False) -> list[str]:
+    "Greedy completions of `prompts`, in their order."
+    return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, False)
+
+def generate_scored(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
+                    progress: bool = False) -> list[tuple[str, float]]:
+    "(completion, confidence) per prompt; confidence is the geometric mean probability of the generated tokens."
+    return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, True)
 
 # %% ../nbs/05a_models.ipynb #487b168a
 def throughput(model, tok, prompts: list[str], batch_sizes=(1, 8), max_new_tokens: int = 32, bf16: bool = True) -> list[dict]:

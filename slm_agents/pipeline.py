@@ -13,7 +13,8 @@ import papermill as pm, yaml
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'STAGE_NAMES', 'Stage', 'nbs_dir', 'parse_kv', 'stage_params', 'StageFailed', 'StageResult', 'run']
+__all__ = ['log', 'STAGES', 'STAGE_NAMES', 'PROVENANCE_PACKAGES', 'Stage', 'nbs_dir', 'parse_kv', 'stage_params', 'StageFailed',
+           'StageResult', 'digest', 'fingerprint', 'provenance', 'run']
 
 # %% ../nbs/09_pipeline.ipynb #f90269d2
 @dataclass(frozen=True)
@@ -85,28 +86,96 @@ def _execute(stage: Stage, nb: Path, out: Path, params: dict, progress: bool):
     missing = [o for o in stage.outputs if not (out.parent / o).exists()]
     if missing: raise StageFailed(f"stage {stage.name!r} ({nb.name}) finished without writing {', '.join(missing)}")
 
-# %% ../nbs/09_pipeline.ipynb #8b252c39
+# %% ../nbs/09_pipeline.ipynb #5f5547d9
+def digest(path) -> str:
+    "SHA-256 of a file, or of a folder's relative paths and file contents."
+    import hashlib
+    path, h = Path(path), hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    for f in files:
+        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""): h.update(chunk)
+    return h.hexdigest() if files else "missing"
+
+def _code_digest(nb: Path) -> str:
+    import hashlib
+    cells = json.loads(nb.read_text())["cells"]
+    return hashlib.sha256("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").encode()).hexdigest()
+
+def fingerprint(i: int, nb: Path, effective: dict, run_dir: Path, logs: Path) -> dict:
+    "What a stage's outputs depend on."
+    inputs = {"logs": digest(logs)} if i == 0 else {o: digest(run_dir / o) for s in STAGES[:i] for o in s.outputs}
+    return {"params": {k: v for k, v in effective.items() if k not in ("run_dir", "logs")}, "inputs": inputs, "code": _code_digest(nb)}
+
+def _stale(old: dict | None, new: dict) -> str | None:
+    "Why a stage whose outputs exist must run again, or None when they are up to date."
+    if old is None: return "no record of how its outputs were made"
+    changed = [k for k in ("params", "inputs", "code") if old.get(k) != new[k]]
+    if not changed: return None
+    what = {"params": "parameters", "inputs": "inputs", "code": "notebook code"}
+    keys = sorted(k for k in set(old.get("params", {})) | set(new["params"]) if old.get("params", {}).get(k) != new["params"].get(k))
+    return "stale: " + ", ".join(what[c] for c in changed) + " changed" + (f" ({', '.join(keys)})" if "params" in changed else "")
+
+# %% ../nbs/09_pipeline.ipynb #fdb974d8
+PROVENANCE_PACKAGES = ("slm_agents", "torch", "transformers", "peft", "sentence-transformers", "hdbscan", "scikit-learn", "numpy",
+                       "polars", "presidio-analyzer", "spacy", "papermill", "unsloth")
+
+def provenance(logs, run_dir) -> dict:
+    import platform, subprocess
+    from importlib.metadata import PackageNotFoundError, version
+    def ver(p):
+        try: return version(p)
+        except PackageNotFoundError: return None
+    root = nbs_dir().parent
+    git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True).stdout.strip()
+    import torch
+    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "packages": {p: ver(p) for p in PROVENANCE_PACKAGES}, "git_commit": git("rev-parse", "HEAD") or None,
+            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "logs": str(logs), "logs_sha256": digest(logs)}
+
+# %% ../nbs/09_pipeline.ipynb #d0a02413
+def _records(run_dir: Path) -> dict:
+    p = run_dir / "stages.json"
+    return json.loads(p.read_text()) if p.exists() else {}
+
 def run(logs, run_dir, until: str | None = None, params: dict | None = None, force: bool = False,
         progress: bool = False) -> list[StageResult]:
     "Run the stages up to `until` (default: all) on `logs` into `run_dir`; return one result per stage."
     if until is not None and until not in STAGE_NAMES: raise ValueError(f"unknown stage {until!r}; stages are {STAGE_NAMES}")
-    run_dir = Path(run_dir).resolve(); run_dir.mkdir(parents=True, exist_ok=True)
-    params = {**(params or {}), "logs": str(Path(logs).resolve()), "run_dir": str(run_dir)}
+    run_dir = Path(run_dir).resolve(); run_dir.mkdir(parents=True, exist_ok=True); logs = Path(logs).resolve()
+    params = {**(params or {}), "logs": str(logs), "run_dir": str(run_dir)}
     (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
-    results, nbs = [], nbs_dir()
+    results, nbs, records = [], nbs_dir(), _records(run_dir)
+    prov = provenance(logs, run_dir) | {"stages": {}}
     for i, stage in enumerate(STAGES):
         nb = nbs / stage.notebook
         if not nb.exists(): results.append(StageResult(stage.name, "not built", detail=f"{stage.notebook} does not exist yet")); break
-        if _done(stage, run_dir) and not force: results.append(StageResult(stage.name, "skipped", detail="outputs present"))
+        declared = pm.inspect_notebook(str(nb)); given = stage_params(stage, set(declared), params)
+        effective = {k: _literal(v.get("default")) for k, v in declared.items()} | given
+        fp = fingerprint(i, nb, effective, run_dir, logs); prov["stages"][stage.name] = fp["params"]
+        why = "forced" if force else (_stale(records.get(stage.name), fp) if _done(stage, run_dir) else "outputs missing")
+        if why is None: results.append(StageResult(stage.name, "skipped", detail="outputs present and up to date"))
         else:
-            t0 = time.perf_counter(); declared = set(pm.inspect_notebook(str(nb)))
-            try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", stage_params(stage, declared, params), progress)
+            t0 = time.perf_counter()
+            try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
             except StageFailed as e:
                 results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
-            results.append(StageResult(stage.name, "done", time.perf_counter() - t0))
+            records[stage.name] = fingerprint(i, nb, effective, run_dir, logs)
+            (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
+            results.append(StageResult(stage.name, "done", time.perf_counter() - t0, why))
         if stage.name == until: break
+    (run_dir / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
     _save(run_dir, results)
     return results
+
+def _literal(src):
+    "A parameters-cell default as a value (papermill gives its source text)."
+    import ast
+    try: return ast.literal_eval(src) if isinstance(src, str) else src
+    except (ValueError, SyntaxError): return src
 
 def _save(run_dir: Path, results):
     (run_dir / "run.json").write_text(json.dumps({"finished": datetime.now(timezone.utc).isoformat(),

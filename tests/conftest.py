@@ -10,3 +10,12 @@ def data_dir():
     if not Path(d, "banking77").is_dir(): pytest.fail(f"public datasets not found at {d}: set SLM_AGENTS_DATA_DIR")
     os.environ["SLM_AGENTS_DATA_DIR"] = d
     return d
+
+@pytest.fixture(scope="session")
+def shop_run(tmp_path_factory, data_dir):
+    "The whole pipeline on the made-up shop-assistant log, tiny profile: (log, run dir, stage results)."
+    from shoplog import TINY, other_agent_log
+    from slm_agents.pipeline import run
+    d = tmp_path_factory.mktemp("shop")
+    logs = other_agent_log(d / "shop.jsonl")
+    return logs, d / "run", run(logs, d / "run", params=TINY)

@@ -1,0 +1,36 @@
+"""A log from an agent the pipeline has never seen: a shop assistant's review-sentiment labels and weather tool calls, as
+OpenAI-style request/response JSONL without split tags, references or task labels. Made up here, so no third-party data."""
+import json, random
+
+WORDS = {"positive": ["love", "great", "excellent", "perfect", "fantastic"], "negative": ["hate", "broken", "awful", "useless", "terrible"],
+         "neutral": ["okay", "average", "fine", "ordinary", "acceptable"]}
+ITEMS = ["blender", "jacket", "lamp", "phone case", "kettle", "backpack", "desk chair", "toaster"]
+CITIES = ["Oslo", "Lima", "Perth", "Kyoto", "Nairobi", "Quito", "Tallinn", "Porto", "Dakar", "Hanoi"]
+TRIAGE = "You are the review triage step of a shop assistant. Classify the sentiment of the customer review. Answer with one word: positive, negative or neutral."
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                           "required": ["city"]}}}]
+
+def other_agent_log(path, n=90, seed=0):
+    "A shop assistant's calls: review sentiment labels and weather tool calls, as OpenAI-style request/response records."
+    rng, lines = random.Random(seed), []
+    for i in range(n):
+        if i % 2 == 0:
+            label = rng.choice(list(WORDS)); text = f"The {rng.choice(ITEMS)} is {rng.choice(WORDS[label])}, order #{rng.randint(1000, 9999)}."
+            req = {"model": "gpt-4o", "messages": [{"role": "system", "content": TRIAGE}, {"role": "user", "content": text}]}
+            msg = {"role": "assistant", "content": label}
+        else:
+            city, unit = rng.choice(CITIES), rng.choice(["celsius", "fahrenheit"])
+            req = {"model": "gpt-4o", "messages": [{"role": "system", "content": "You help travellers. Use the tools."},
+                                                   {"role": "user", "content": f"How warm is it in {city} right now, in {unit}? (ticket {rng.randint(100, 999)})"}],
+                   "tools": WEATHER}
+            msg = {"role": "assistant", "content": None, "tool_calls": [{"id": f"call_{i}", "type": "function",
+                   "function": {"name": "get_weather", "arguments": json.dumps({"city": city, "unit": unit})}}]}
+        lines.append({"call_id": f"shop-{i:04d}", "ts": f"2026-05-01T10:{i // 60:02d}:{i % 60:02d}Z", "agent": "shop-bot", "request": req,
+                      "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}})
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
+
+TINY = {"select.n_eval": 3, "select.k_shots": 1, "select.min_train": 10, "select.min_valid": 0.0, "finetune.steps": 6, "finetune.batch_size": 4,
+        "finetune.max_length": 128, "finetune.n_eval": 2, "router.n_val": 8, "router.min_accepted": 2, "evaluate.n_test": 8}
+

@@ -1,0 +1,55 @@
+"""The whole pipeline, raw log to report, on a log from an agent it has never seen (OpenAI-style JSONL, no split tags, no
+references, no task labels), run through papermill like the README's demo, at a tiny size."""
+import json
+import pytest
+import polars as pl
+from slm_agents.capture import CallStore, LoopbackLLM, generate_keys
+from slm_agents.pipeline import STAGE_NAMES, run
+from slm_agents.router import LLMClient, Router
+from shoplog import ITEMS, TINY, TRIAGE, WORDS
+
+def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
+    logs, rd, res = shop_run
+    assert [r.stage for r in res if r.status == "done"] == list(STAGE_NAMES)
+    m = json.loads((rd / "metrics.json").read_text())
+    assert m["n_calls"] == 90 and m["clustering"]["n_clusters"] == 2 and m["clustering"]["ari"] is None   # no task labels in this log
+    assert m["n_eval"] > 0 and 0 <= m["replacement_rate"] <= 1 and m["quality_llm"] == 1.0            # no reference: the LLM is the teacher
+    rc = json.loads((rd / "router" / "router.json").read_text())
+    for cid, e in m["clusters"].items():
+        assert e["route"] == rc["clusters"][cid]["route"] and e["reason"]
+    assert (rd / "adapters").is_dir() and (rd / "eval" / "predictions.parquet").exists()
+    served = pl.read_parquet(rd / "eval" / "predictions.parquet").filter(pl.col("route") == "slm")
+    assert served["slm_valid"].all() and served["pred_cluster"].cast(pl.String).is_in([c for c, e in rc["clusters"].items() if e["route"] == "slm"]).all()
+    html = (rd / "report.html").read_text()
+    assert "What stays on the LLM" in html and html.count("data:image/png;base64") >= 4
+    prov = json.loads((rd / "provenance.json").read_text())
+    assert prov["stages"]["finetune"]["steps"] == 6 and prov["stages"]["cluster"]["seed"] == 0 and len(prov["logs_sha256"]) == 64
+
+def test_rerun_reproduces_metrics(shop_run, tmp_path):
+    logs, rd, _ = shop_run
+    run(logs, tmp_path / "again", params=TINY)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (rd, tmp_path / "again"))
+    a.pop("timing"), b.pop("timing")
+    assert a == b
+
+def test_resume_skips_up_to_date_and_reruns_stale(shop_run):
+    logs, rd, _ = shop_run
+    assert {r.status for r in run(logs, rd, params=TINY)} == {"skipped"}
+    res = run(logs, rd, params=TINY | {"evaluate.llm_usd_per_1m_out": 20.0})
+    assert [r.status for r in res] == ["skipped"] * 6 + ["done"] and res[-1].detail == "stale: parameters changed (llm_usd_per_1m_out)"
+
+def test_router_loads_in_another_process_and_falls_back_over_http(shop_run, tmp_path):
+    _, rd, _ = shop_run
+    priv, pub = generate_keys()
+    reply = {"role": "assistant", "content": "neutral"}
+    with LoopbackLLM(lambda req: reply) as srv:
+        router = Router.load(rd, LLMClient(srv.base_url, srv.api_key), store=CallStore(tmp_path / "store", "writer", pub))
+        out = [router.complete({"messages": [{"role": "system", "content": TRIAGE}, {"role": "user", "content": f"The {x} is fine."}]}) for x in ITEMS[:4]]
+        router.store.close()
+    for resp, d in out:
+        assert d.route in ("slm", "llm") and d.reason and d.cluster >= 0
+        if d.route == "llm": assert resp["choices"][0]["message"]["content"] == "neutral" and len(srv.requests) > 0
+        else: assert resp["model"].startswith("slm:") and resp["choices"][0]["message"]["content"] in WORDS
+    assert len({d.cluster for _, d in out}) == 1                           # one task, one cluster
+    rows = CallStore(tmp_path / "store", "admin", priv).read_raw()
+    assert len(rows) == 4 and {json.loads(t)["route"] for t in rows["tags"]} == {d.route for _, d in out}
