@@ -31,18 +31,23 @@ def start(run_dir, port, store, key_file, upstream, capture_batch):
     raise RuntimeError("gateway did not start")
 
 def load(port, requests, clients, stop_after=None):
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench-key", max_retries=0, timeout=120)
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench-key", max_retries=0, timeout=30)
     acked, lock, out = [0], threading.Lock(), []
     def one(req):
         t0 = time.perf_counter()
         try:
             r = client.chat.completions.with_raw_response.create(**req); r.parse()
             with lock: acked[0] += 1
-            return {"ok": True, "route": r.headers["x-slm-route"], "ms": (time.perf_counter() - t0) * 1000}
-        except Exception as e: return {"ok": False, "error": type(e).__name__, "ms": (time.perf_counter() - t0) * 1000}
+            return {"ok": True, "user": req["user"], "route": r.headers["x-slm-route"], "ms": (time.perf_counter() - t0) * 1000}
+        except openai.APIStatusError as e: return {"ok": False, "answered": True, "user": req["user"], "error": e.status_code, "ms": (time.perf_counter() - t0) * 1000}
+        except Exception as e: return {"ok": False, "answered": False, "user": req["user"], "error": type(e).__name__, "ms": (time.perf_counter() - t0) * 1000}
     t0 = time.perf_counter()
     with ThreadPoolExecutor(clients) as ex: out = list(ex.map(one, requests))
     return out, time.perf_counter() - t0, acked[0]
+
+def captured_users(store, priv) -> list[str]:
+    df = CallStore(store, "admin", priv).read_raw()
+    return [json.loads(r).get("user") for r in df["request"]]
 
 def main():
     ap = argparse.ArgumentParser()
@@ -52,39 +57,41 @@ def main():
     rd = Path(a.run_dir); tmp = Path(tempfile.mkdtemp())
     rows = test_calls(rd, 10_000).sample(fraction=1.0, shuffle=True, seed=0).to_dicts()
     reqs = [{k: v for k, v in json.loads(r["request"]).items() if k not in ("stream",)} | {"model": "agent-llm"} for r in rows]
-    reqs = (reqs * (a.requests // max(1, len(reqs)) + 1))[:a.requests]
+    reqs = [q | {"user": f"bench-{i}"} for i, q in enumerate((reqs * (a.requests // max(1, len(reqs)) + 1))[:a.requests])]   # `user` marks each call
     gold = {json.dumps(json.loads(r["request"])["messages"], sort_keys=True): json.loads(r["response"])["choices"][0]["message"] for r in rows}
     teacher = lambda req: gold.get(json.dumps(req["messages"], sort_keys=True), {"role": "assistant", "content": "?"})
     priv, pub = generate_keys(); (tmp / "store.pub").write_text(pub); store = tmp / "store"
     res = {"run_dir": str(rd), "clients": a.clients, "requests": a.requests, "capture_batch": a.capture_batch}
     with LoopbackLLM(teacher) as llm:
         port = free_port(); p = start(rd, port, store, tmp / "store.pub", llm.base_url, a.capture_batch)
-        load(port, reqs[:a.clients], a.clients)                      # warm-up: loads the specialists
-        base = CallStore(store, "admin", priv)
-        p.send_signal(signal.SIGTERM); p.wait(60); warm = base.raw_count()
+        load(port, [q | {"user": "warm"} for q in reqs[:a.clients]], a.clients)      # warm-up: loads the specialists
+        p.send_signal(signal.SIGTERM); p.wait(60)
         p = start(rd, port, store, tmp / "store.pub", llm.base_url, a.capture_batch)
         out, secs, acked = load(port, reqs, a.clients)
         p.send_signal(signal.SIGTERM); p.wait(60)
-        captured = CallStore(store, "admin", priv).raw_count() - warm
+        got = set(captured_users(store, priv)); answered = {o["user"] for o in out if o["ok"] or o.get("answered")}
         ms = {r: [o["ms"] for o in out if o["ok"] and o["route"] == r] for r in ("slm", "llm")}
-        res["load"] = {"seconds": round(secs, 2), "throughput_rps": round(acked / secs, 2), "answered": acked, "failed": sum(not o["ok"] for o in out),
-                       "captured": captured, "nothing_lost": captured == acked,
+        res["load"] = {"seconds": round(secs, 2), "throughput_rps": round(acked / secs, 2), "answered_ok": acked,
+                       "answered_with_error": sum(bool(o.get("answered")) for o in out), "no_answer": sum(not o["ok"] and not o.get("answered") for o in out),
+                       "captured": len(answered & got), "nothing_lost": answered <= got,
+                       "routes": {r: len(v) for r, v in ms.items()},
                        "latency_ms": {r: {"n": len(v), "p50": round(float(np.percentile(v, 50)), 1), "p99": round(float(np.percentile(v, 99)), 1)}
                                       for r, v in ms.items() if v}}
         print(json.dumps(res["load"], indent=1))
         # crash: SIGKILL mid-load, restart on the same store
-        before = CallStore(store, "admin", priv).raw_count()
+        crash = [q | {"user": "crash-" + q["user"]} for q in reqs]
         p = start(rd, port, store, tmp / "store.pub", llm.base_url, a.capture_batch)
         box = {}
-        th = threading.Thread(target=lambda: box.update(r=load(port, reqs, a.clients))); th.start()
-        while not box and CallStore(store, "admin", priv).raw_count() - before < a.requests // 3: time.sleep(0.05)
-        time.sleep(0.5); p.send_signal(signal.SIGKILL); p.wait(); th.join()
+        th = threading.Thread(target=lambda: box.update(r=load(port, crash, a.clients))); th.start()
+        t_kill = time.time() + 0.5 * res["load"]["seconds"]                   # about half-way through the same load
+        while time.time() < t_kill and th.is_alive(): time.sleep(0.05)
+        p.send_signal(signal.SIGKILL); p.wait(); th.join()
         out, _, acked = box["r"]
         p = start(rd, port, store, tmp / "store.pub", llm.base_url, a.capture_batch)
-        readable = CallStore(store, "admin", priv).raw_count() - before
+        got = set(captured_users(store, priv)); answered = {o["user"] for o in out if o["ok"]}
         p.send_signal(signal.SIGTERM); p.wait(60)
-        res["crash"] = {"answered_before_kill": acked, "captured_after_restart": readable, "lost": max(0, acked - readable),
-                        "loss_within_one_batch": acked - readable <= a.capture_batch, "store_readable_after_restart": True}
+        res["crash"] = {"answered_before_kill": len(answered), "of_which_captured": len(answered & got), "lost": len(answered - got),
+                        "loss_within_one_batch": len(answered - got) <= a.capture_batch, "store_readable_after_restart": True}
         print(json.dumps(res["crash"], indent=1))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(res, indent=1))
 

