@@ -20,7 +20,7 @@ def free_port():
 
 def start(run_dir, port, store, key_file, upstream, capture_batch):
     env = os.environ | {"SLM_AGENTS_API_KEYS": "bench-key", "OPENAI_BASE_URL": upstream, "OPENAI_API_KEY": "loopback-key"}
-    p = subprocess.Popen([sys.executable, "-m", "slm_agents.cli", "serve", str(run_dir), "--port", str(port), "--store", str(store),
+    p = subprocess.Popen([str(Path(sys.executable).parent / "slm-agents"), "serve", str(run_dir), "--port", str(port), "--store", str(store),
                           "--store-key-file", str(key_file), "--capture-batch", str(capture_batch)], env=env)
     for _ in range(600):
         try:

@@ -63,5 +63,3 @@ def main(argv=None) -> int:
     except StageFailed as e: print(f"FAILED: {e}", file=sys.stderr); return 1
     for r in results: print(f"{r.stage:10s} {r.status:10s} {r.seconds:7.1f}s  {r.detail}")
     return 0
-
-if __name__ == "__main__": sys.exit(main())
