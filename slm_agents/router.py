@@ -32,9 +32,7 @@ def heldout_part(row: dict) -> str | None:
 def _part_texts(request: dict) -> dict: return task_parts(request)
 
 class _NoClusters:
-    "The classifier of a run without clustered training calls: every call is cluster -1 with confidence 0."
-    classes_ = np.array([-1])
-    def predict_proba(self, X): return np.zeros((X.shape[0], 1))
+    "Marks the classifier of a run without clustered training calls: `predict` gives every call cluster -1, confidence 0."
 
 def _none(requests): return np.full(len(requests), -1), np.zeros(len(requests))
 
