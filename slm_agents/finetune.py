@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages
-from .select import score_output, split_of, target_text
+from .select import few_shot_messages, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'make_example', 'collate', 'train_lora',
-           'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'quality', 'run_finetune', 'learning_curve',
-           'plot_curve_points']
+__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'ShotBank', 'specialist_messages',
+           'specialist_prompts', 'make_example', 'collate', 'train_lora', 'fit_adapter', 'plot_loss', 'load_adapter',
+           'answer', 'adapter_answer', 'quality', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -35,6 +35,7 @@ class TrainConfig:
     bf16: bool = True
     backend: str = "auto"
     prune: bool = True
+    shots: int = 0          # nearest training calls of the cluster shown before each request (0: none)
 
 def pick_backend(name: str = "auto") -> str:
     "unsloth when CUDA and the package are there (or asked for), else peft."
@@ -61,9 +62,44 @@ def prune_request(request: dict, rule: dict | None) -> dict:
     if rule.get("tools") and _h(request.get("tools") or []) == rule["tools"]: out.pop("tools", None)
     return out
 
+# %% ../nbs/06_finetune.ipynb #e4fdc391
+class ShotBank:
+    "A cluster's training calls as (user turn, logged answer) pairs with unit embeddings; the nearest ones become examples."
+    def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, embedder=None):
+        self.users, self.answers, self.vecs, self.embedder = list(users), list(answers), np.asarray(vecs, dtype=np.float32), embedder
+    @classmethod
+    def build(cls, requests: list[dict], answers: list[str], embedder=None):
+        from slm_agents.cluster import embed_texts, load_embedder, task_parts
+        users = [task_parts(q)["user"] for q in requests]; embedder = embedder or load_embedder()
+        return cls(users, answers, embed_texts(embedder, users), embedder)
+    def nearest(self, requests: list[dict], k: int, exclude=None) -> list[list[tuple[str, str]]]:
+        "The k nearest (user turn, answer) pairs per request, nearest first; `exclude[i]` is a bank row request i may not get."
+        from slm_agents.cluster import embed_texts, load_embedder, task_parts
+        if k <= 0 or not self.users or not requests: return [[] for _ in requests]
+        self.embedder = self.embedder or load_embedder()
+        sims = embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]) @ self.vecs.T
+        if exclude is not None: sims[np.arange(len(requests)), list(exclude)] = -np.inf
+        return [[(self.users[j], self.answers[j]) for j in row] for row in np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+    def save(self, out_dir): pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(Path(out_dir) / "shots.parquet")
+    @classmethod
+    def load(cls, adapter_dir, embedder=None):
+        "The adapter's bank, or None when it was trained without retrieved examples."
+        p = Path(adapter_dir) / "shots.parquet"
+        if not p.exists(): return None
+        df = pl.read_parquet(p); return cls(df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), embedder)
+
+# %% ../nbs/06_finetune.ipynb #5c2b12aa
+def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
+    "The request pruned by `rule`, with retrieved (user turn, answer) examples before its last user turn."
+    return few_shot_messages(prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots])
+
+def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None, k: int = 0) -> list[str]:
+    shots = bank.nearest(requests, k) if bank is not None else [[] for _ in requests]
+    return [prompt_text(tok, specialist_messages(q, rule, s)) for q, s in zip(requests, shots)]
+
 # %% ../nbs/06_finetune.ipynb #685d08ff
-def make_example(tok, request: dict, answer: str, max_length: int) -> dict:
-    p = tok(prompt_text(tok, render_messages(request)), add_special_tokens=False)["input_ids"]
+def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dict:
+    p = tok(prompt_text(tok, messages), add_special_tokens=False)["input_ids"]
     a = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
     p = p[-max(1, max_length - len(a)):]
     return {"input_ids": p + a, "labels": [-100] * len(p) + a}
@@ -119,9 +155,12 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     tok = load_tokenizer(materialise(base))
     reqs = [json.loads(x["request"]) for x in rows]; answers = [target_text(json.loads(x["response"])) for x in rows]
     rule = pruning_rule(reqs) if cfg.prune else None
-    examples = [make_example(tok, prune_request(q, rule), a, cfg.max_length) for q, a in zip(reqs, answers)]
+    bank = ShotBank.build(reqs, answers) if cfg.shots else None
+    shots = bank.nearest(reqs, cfg.shots, exclude=range(len(reqs))) if bank else [[] for _ in reqs]
+    examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length) for q, a, s in zip(reqs, answers, shots)]
     model, losses, backend, secs = train_lora(base, examples, cfg, tok.pad_token_id, progress)
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
+    if bank: bank.save(out_dir)
     info = {"base_model": base, "base_path": str(materialise(base)), "backend": backend, "config": asdict(cfg), "prune_rule": rule,
             "n_examples": len(examples), "tokens_per_example": round(float(np.mean([len(e["input_ids"]) for e in examples])), 1),
             "data_sha256": hashlib.sha256("\n".join(json.dumps([q, a], sort_keys=True) for q, a in zip(reqs, answers)).encode()).hexdigest(),
@@ -148,10 +187,14 @@ def load_adapter(adapter_dir, merge: bool = False):
     return (model.merge_and_unload() if merge else model).eval(), load_tokenizer(adapter_dir), info
 
 # %% ../nbs/06_finetune.ipynb #34f43114
-def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None) -> list[str]:
+def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None,
+           bank: ShotBank | None = None, k: int = 0) -> list[str]:
     from slm_agents.select import MAX_NEW
-    prompts = [prompt_text(tok, render_messages(prune_request(q, rule))) for q in requests]
-    return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size)
+    return generate(model, tok, specialist_prompts(tok, requests, rule, bank, k), max_new_tokens or MAX_NEW[fmt], batch_size)
+
+def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8) -> list[str]:
+    "`answer` with the adapter's own pruning rule and retrieved examples."
+    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=ShotBank.load(adapter_dir), k=info["config"].get("shots", 0))
 
 def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     s = [score_output(fmt, o, x, labels) for o, x in zip(outs, rows)]
@@ -173,13 +216,13 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((run_dir / "adapters" / cid / "loss.png").read_bytes())
         labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
         qs = [json.loads(x["request"]) for x in test]
-        ft_m, ft_t, _ = load_adapter(run_dir / "adapters" / cid, merge=True)
+        ft_m, ft_t, ft_info = load_adapter(run_dir / "adapters" / cid, merge=True)
         if eval_base:
             if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate, shared by its clusters
             base = quality(answer(*bases[e["model"]], qs, e["format"]), test, e["format"], labels)
         else: base = {k: e["baselines"][e["model"]]["zero_shot"][k] for k in ("score", "valid")} | {"n": e["n_eval"], "from": "select"}
         out[cid] = {"model": e["model"], "format": e["format"], "train": info, "base": base,
-                    "finetuned": quality(answer(ft_m, ft_t, qs, e["format"], info["prune_rule"]), test, e["format"], labels)}
+                    "finetuned": quality(adapter_answer(run_dir / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"]), test, e["format"], labels)}
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
 
@@ -195,8 +238,8 @@ def learning_curve(run_dir, cid: int, sizes, cfg: TrainConfig, n_eval: int = 50,
     out = []
     for n in tqdm(sizes, desc="learning curve", disable=not progress):
         d = Path(tempfile.mkdtemp()) / f"n{n}"; info = fit_adapter(e["model"] or "smollm2-135m-instruct", train[:n], d, cfg)
-        m, t, _ = load_adapter(d, merge=True)
-        q = quality(answer(m, t, [json.loads(x["request"]) for x in test], e["format"], info["prune_rule"]), test, e["format"], labels)
+        m, t, info = load_adapter(d, merge=True)
+        q = quality(adapter_answer(d, m, t, info, [json.loads(x["request"]) for x in test], e["format"]), test, e["format"], labels)
         out.append({"n_train": min(n, len(train)), "steps": cfg.steps, "score": q["score"], "valid": q["valid"], "n_eval": q["n"], "train_seconds": info["seconds"]})
     df = pl.DataFrame(out)
     plot_curve_points(df, run_dir / "plots" / f"learning_curve_{cid}.png", f"cluster {cid} ({e['format']})")

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .cluster import PARTS, embed_texts, load_embedder, task_parts
-from .finetune import load_adapter, prune_request
-from .models import generate_scored, prompt_text, render_messages
+from .finetune import ShotBank, load_adapter, specialist_prompts
+from .models import generate_scored
 from .select import MAX_NEW, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,7 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     model, tok, info = load_adapter(adir, merge=True)
     labels = _labels(rows) if fmt == "label" else None
     val = val[:n_val]; reqs = [json.loads(x["request"]) for x in val]
-    prompts = [prompt_text(tok, render_messages(prune_request(q, info["prune_rule"]))) for q in reqs]
+    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir), info["config"].get("shots", 0))
     outs = generate_scored(model, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
     valid = [validate(fmt, o, q, set(labels) if labels else None) is None for (o, _), q in zip(outs, reqs)]
     slm = [score_output(fmt, o, x, set(labels) if labels else None)[0] for (o, _), x in zip(outs, val)]
@@ -322,14 +322,15 @@ Router.decide = _decide
 # %% ../nbs/07_router.ipynb #409f0b9c
 def _specialist(self: Router, cid: int):
     if cid not in self._models:
-        model, tok, _ = load_adapter(self.run_dir / self.config["clusters"][str(cid)]["adapter"], merge=True)
-        self._models[cid] = (model, tok)
+        adir = self.run_dir / self.config["clusters"][str(cid)]["adapter"]
+        model, tok, info = load_adapter(adir, merge=True)
+        self._models[cid] = (model, tok, ShotBank.load(adir), info["config"].get("shots", 0))
     return self._models[cid]
 
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
-    "The specialist's (answer, confidence) for each request, on the pruned prompt it was trained on."
-    e = self.config["clusters"][str(cid)]; model, tok = self.specialist(cid)
-    prompts = [prompt_text(tok, render_messages(prune_request(q, e["prune_rule"]))) for q in requests]
+    "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
+    e = self.config["clusters"][str(cid)]; model, tok, bank, k = self.specialist(cid)
+    prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, k)
     return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size)
 
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
@@ -342,7 +343,7 @@ def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) ->
     return d
 def _completion_of(self: Router, cid: int, text: str) -> dict:
     "The specialist's answer as a chat.completion, with its completion tokens counted."
-    e, (_, tok) = self.config["clusters"][str(cid)], self.specialist(cid)
+    e, tok = self.config["clusters"][str(cid)], self.specialist(cid)[1]
     return as_completion(text, e["format"], f"slm:{e['model']}/cluster-{cid}", completion_tokens=len(tok(text, add_special_tokens=False)["input_ids"]))
 Router.specialist, Router.answer, Router.accept, Router.completion = _specialist, _answer, _accept, _completion_of
 

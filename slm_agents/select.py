@@ -152,7 +152,7 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8) -> di
 
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
-               min_valid=0.5, embedder=None) -> dict:
+               min_valid=0.5, embedder=None, formats=None) -> dict:
     from slm_agents.cluster import embed_texts, load_embedder
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
@@ -167,6 +167,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
         if cid < 0: out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}; continue
         if len(train) < min_train or not test:
             out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"too few calls: {len(train)} to train, {len(test)} to test"}; continue
+        if formats is not None and fmt not in formats:
+            out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})"}; continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
         tv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in train])
         qv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in test])

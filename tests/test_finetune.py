@@ -2,8 +2,8 @@ import json
 import polars as pl
 import pytest
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import (TrainConfig, answer, fit_adapter, load_adapter, make_example, pick_backend, prune_request,
-                                 pruning_rule, quality)
+from slm_agents.finetune import (ShotBank, TrainConfig, answer, fit_adapter, load_adapter, make_example, pick_backend, prune_request,
+                                 pruning_rule, quality, specialist_prompts)
 from slm_agents.models import load
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def test_pruning_removes_only_the_static_parts(intents):
 def test_loss_is_on_the_answer_only_and_prompt_is_cut_first():
     _, tok = load("smollm2-135m-instruct")
     req = {"messages": [{"role": "user", "content": "word " * 300}]}
-    ex = make_example(tok, req, "card_arrival", 64)
+    ex = make_example(tok, req["messages"], "card_arrival", 64)
     assert len(ex["input_ids"]) == 64
     kept = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100]
     assert tok.decode(kept) == "card_arrival" + tok.eos_token
@@ -40,3 +40,20 @@ def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
     assert answer(m1, t1, qs, "label", info["prune_rule"]) == answer(m2, t2, qs, "label", info["prune_rule"])
     q = quality(answer(m2, t2, qs, "label", info["prune_rule"]), intents[100:104], "label")
     assert q["n"] == 4 and 0 <= q["score"] <= 1
+
+def test_retrieved_examples_are_saved_and_shown_nearest_first(tmp_path, intents):
+    rows = intents[:40]
+    info = fit_adapter("smollm2-135m-instruct", rows, tmp_path / "s", TrainConfig(steps=2, batch_size=4, max_length=192, shots=2))
+    bank = ShotBank.load(tmp_path / "s")
+    assert bank is not None and len(bank.users) == 40 and info["config"]["shots"] == 2
+    reqs = [json.loads(r["request"]) for r in rows]
+    own = bank.nearest(reqs[:5], 1)                                   # a training call's nearest call is itself ...
+    assert [s[0][1] for s in own] == [json.loads(r["response"])["choices"][0]["message"]["content"] for r in rows[:5]]
+    other = bank.nearest(reqs[:5], 1, exclude=range(5))               # ... unless it is excluded, as in training
+    assert all(o[0][0] != bank.users[i] for i, o in enumerate(other))
+    q = json.loads(intents[100]["request"]); (u1, a1), (u2, a2) = bank.nearest([q], 2)[0]
+    _, tok = load("smollm2-135m-instruct")
+    prompt = specialist_prompts(tok, [q], info["prune_rule"], bank, 2)[0]
+    assert prompt.index(u1) < prompt.index(u2) < prompt.rindex(q["messages"][-1]["content"]) and a1 in prompt
+    assert "intent classifier" not in prompt and len(tok(prompt)["input_ids"]) < 160   # the label list stays pruned
+    assert ShotBank.load(tmp_path) is None                                                  # no bank: no examples
