@@ -1,17 +1,18 @@
 """S5 on CPU: base vs LoRA-fine-tuned SmolLM2-135M on two agent-mix nodes, scored with S4's metrics.
 
-    python benchmarks/finetune_eval.py [--steps-intent 150] [--steps-tools 60] [--n-eval 200] [--out benchmarks/out/finetune.json]
+    python benchmarks/finetune_eval.py [--steps-intent 100] [--shots-intent 3] [--steps-tools 60] [--n-eval 200] [--out benchmarks/out/finetune.json]
 
 Banking77 intents: accuracy (exact label). BFCL tool calls: share of held-out calls BFCL's own AST checker accepts, on test
 calls whose tools all appear in the training calls. The fine-tuned model sees the pruned request (static instructions
-removed), as it would at run time; the base model sees the full request.
+removed) with its retrieved examples, as it would at run time; the base model sees the full request. For intents the label
+of the single nearest training call (same embeddings as the retrieved examples) is reported as a reference point.
 """
 import argparse, json, time
 from pathlib import Path
 import polars as pl
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import TrainConfig, answer, fit_adapter, load_adapter, quality
-from slm_agents.models import load
+from slm_agents.finetune import ShotBank, TrainConfig, adapter_answer, answer, fit_adapter, load_adapter, quality
+from slm_agents.models import load, prompt_text, render_messages
 from slm_agents.select import split_of, target_text
 
 def run(name, rows_train, rows_test, fmt, cfg, out_dir):
@@ -20,8 +21,13 @@ def run(name, rows_train, rows_test, fmt, cfg, out_dir):
     qs = [json.loads(r["request"]) for r in rows_test]
     bm, bt = load("smollm2-135m-instruct"); fm, ft, _ = load_adapter(out_dir / name, merge=True)
     t0 = time.perf_counter(); base = quality(answer(bm, bt, qs, fmt), rows_test, fmt, labels); base_s = time.perf_counter() - t0
-    t0 = time.perf_counter(); tuned = quality(answer(fm, ft, qs, fmt, info["prune_rule"]), rows_test, fmt, labels); tuned_s = time.perf_counter() - t0
-    return {"format": fmt, "n_train": len(rows_train), "n_eval": len(rows_test), "steps": cfg.steps, "batch_size": cfg.batch_size,
+    t0 = time.perf_counter(); tuned = quality(adapter_answer(out_dir / name, fm, ft, info, qs, fmt), rows_test, fmt, labels); tuned_s = time.perf_counter() - t0
+    extra = {"prompt_tokens_full": round(sum(len(bt(prompt_text(bt, render_messages(q)))["input_ids"]) for q in qs) / len(qs), 1)}
+    if fmt == "label":
+        bank = ShotBank.load(out_dir / name) or ShotBank.build([json.loads(r["request"]) for r in rows_train], [target_text(json.loads(r["response"])) for r in rows_train])
+        extra["nearest_label_accuracy"] = round(sum(s[0][1] == target_text(json.loads(r["response"])) for s, r in zip(bank.nearest(qs, 1), rows_test)) / len(qs), 4)
+    return extra | {"format": fmt, "n_train": len(rows_train), "n_eval": len(rows_test), "steps": cfg.steps, "batch_size": cfg.batch_size, "shots": cfg.shots,
+            "target_modules": list(cfg.target_modules), "lr": cfg.lr,
             "train_minutes": round(train_s / 60, 2), "tokens_per_example": info["tokens_per_example"], "final_loss": info["final_loss"],
             "base": base, "finetuned": tuned, "eval_seconds_base": round(base_s, 1), "eval_seconds_finetuned": round(tuned_s, 1)}
 
@@ -29,7 +35,10 @@ def intent_task(mix, a, out_dir):
     rows = [r for r in mix if r["node"] == "intent_classifier"]
     tr = [r for r in rows if split_of(r) == "train"][:4000]
     te = sorted((r for r in rows if split_of(r) == "test"), key=lambda r: r["call_id"])[:a.n_eval]
-    return run("intent", tr, te, "label", TrainConfig(steps=a.steps_intent, batch_size=16, max_length=128, lr=1e-3), out_dir)
+    return run("intent", tr, te, "label", TrainConfig(steps=a.steps_intent, batch_size=8, max_length=256, lr=1e-3, shots=a.shots_intent,
+                                                     target_modules=ALL_LINEAR), out_dir)
+
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 def tools_task(mix, a, out_dir):
     rows = [r for r in mix if r["task"] == "tool_call" and r["source"] != "bfcl/simple_python"]
@@ -41,7 +50,8 @@ def tools_task(mix, a, out_dir):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
-    ap.add_argument("--steps-intent", type=int, default=150); ap.add_argument("--steps-tools", type=int, default=60)
+    ap.add_argument("--steps-intent", type=int, default=100); ap.add_argument("--shots-intent", type=int, default=3)
+    ap.add_argument("--steps-tools", type=int, default=60)
     ap.add_argument("--n-eval", type=int, default=200); ap.add_argument("--out", default="benchmarks/out/finetune.json")
     ap.add_argument("--tasks", default="intent,tools", help="comma-separated: intent, tools")
     a = ap.parse_args(); out_dir, res = Path("benchmarks/out/adapters"), {}
