@@ -46,12 +46,12 @@ def tools_task(mix, a, out_dir):
     seen = {t["function"]["name"] for r in tr for t in json.loads(r["request"]).get("tools") or []}
     te = sorted((r for r in rows if split_of(r) == "test" and all(t["function"]["name"] in seen for t in json.loads(r["request"])["tools"])),
                 key=lambda r: r["call_id"])[:a.n_eval]
-    return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=8, max_length=1024, lr=5e-4), out_dir)
+    return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=a.batch_tools, max_length=1024, lr=5e-4), out_dir)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps-intent", type=int, default=100); ap.add_argument("--shots-intent", type=int, default=3)
-    ap.add_argument("--steps-tools", type=int, default=60)
+    ap.add_argument("--steps-tools", type=int, default=60); ap.add_argument("--batch-tools", type=int, default=8)
     ap.add_argument("--n-eval", type=int, default=200); ap.add_argument("--out", default="benchmarks/out/finetune.json")
     ap.add_argument("--tasks", default="intent,tools", help="comma-separated: intent, tools")
     a = ap.parse_args(); out_dir, res = Path("benchmarks/out/adapters"), {}
