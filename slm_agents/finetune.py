@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages
-from .select import few_shot_messages, score_output, split_of, target_text
+from .select import few_shot_messages, nearest, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +77,8 @@ class ShotBank:
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
         if k <= 0 or not self.users or not requests: return [[] for _ in requests]
         self.embedder = self.embedder or load_embedder()
-        sims = embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]) @ self.vecs.T
-        if exclude is not None: sims[np.arange(len(requests)), list(exclude)] = -np.inf
-        return [[(self.users[j], self.answers[j]) for j in row] for row in np.argsort(-sims, axis=1, kind="stable")[:, :k]]
+        idx = nearest(self.vecs, embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]), k, exclude)
+        return [[(self.users[j], self.answers[j]) for j in row] for row in idx]
     def save(self, out_dir): pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(Path(out_dir) / "shots.parquet")
     @classmethod
     def load(cls, adapter_dir, embedder=None):

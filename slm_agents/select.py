@@ -124,10 +124,12 @@ def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[d
 
 def _last_user(req): return task_parts(req)["user"]     # the same user turn S3 embeds
 
-def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int) -> np.ndarray:
-    "Indices of the k most similar training rows for each query (unit vectors)."
+def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int, exclude=None) -> np.ndarray:
+    "Indices of the k most similar training rows for each query (unit vectors); query i never gets row `exclude[i]`."
     if k <= 0 or len(train_vecs) == 0: return np.zeros((len(query_vecs), 0), dtype=int)
-    return np.argsort(-(query_vecs @ train_vecs.T), axis=1)[:, :k]
+    sims = query_vecs @ train_vecs.T
+    if exclude is not None: sims[np.arange(len(query_vecs)), list(exclude)] = -np.inf
+    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 
 # %% ../nbs/05_select.ipynb #f3de223d
 def split_of(row) -> str:
