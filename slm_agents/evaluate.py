@@ -55,7 +55,7 @@ def replay(router: Router, rows: list[dict], formats: dict, tok, batch_size: int
                     "slm_valid": None if text is None else validate(e["format"], text, q, labels) is None,
                     "slm_score": None if text is None else score_output(fmt, text, r, labels)[0], "llm_score": llm_score(fmt, r, labels),
                     "llm_in": _ntok(tok, [prompt_text(tok, render_messages(q))])[0], "llm_out": _ntok(tok, [target_text(json.loads(r["response"]))])[0],
-                    "slm_in": _ntok(tok, specialist_prompts(tok, [q], e.get("prune_rule"), *router.specialist(d.cluster)[2:]))[0] if text is not None else 0,
+                    "slm_in": _ntok(tok, specialist_prompts(tok, [q], e.get("prune_rule"), router.specialist(d.cluster)[2]))[0] if text is not None else 0,
                     "slm_out": _ntok(tok, [text])[0] if text else 0, "decide_ms": d.decide_ms, "slm_ms": ms.get(i, 0.0)})
     return pl.DataFrame(out, schema=PRED_SCHEMA)
 

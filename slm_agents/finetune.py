@@ -65,13 +65,14 @@ def prune_request(request: dict, rule: dict | None) -> dict:
 # %% ../nbs/06_finetune.ipynb #e4fdc391
 class ShotBank:
     "A cluster's training calls as (user turn, logged answer) pairs with unit embeddings; the nearest ones become examples."
-    def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, embedder=None):
-        self.users, self.answers, self.vecs, self.embedder = list(users), list(answers), np.asarray(vecs, dtype=np.float32), embedder
+    def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, k: int = 0, embedder=None):
+        self.users, self.answers, self.vecs, self.k, self.embedder = list(users), list(answers), np.asarray(vecs, dtype=np.float32), k, embedder
     @classmethod
-    def build(cls, requests: list[dict], answers: list[str], embedder=None):
+    def build(cls, requests: list[dict], answers: list[str], k: int = 0, embedder=None):
+        "A bank of `requests` and their answers; `k`: examples a specialist is shown per request."
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
         users = [task_parts(q)["user"] for q in requests]; embedder = embedder or load_embedder()
-        return cls(users, answers, embed_texts(embedder, users), embedder)
+        return cls(users, answers, embed_texts(embedder, users), k, embedder)
     def nearest(self, requests: list[dict], k: int, exclude=None) -> list[list[tuple[str, str]]]:
         "The k nearest (user turn, answer) pairs per request, nearest first; `exclude[i]` is a bank row request i may not get."
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
@@ -82,18 +83,19 @@ class ShotBank:
     def save(self, out_dir): pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(Path(out_dir) / "shots.parquet")
     @classmethod
     def load(cls, adapter_dir, embedder=None):
-        "The adapter's bank, or None when it was trained without retrieved examples."
+        "The adapter's bank with its `shots` setting, or None when it was trained without retrieved examples."
         p = Path(adapter_dir) / "shots.parquet"
         if not p.exists(): return None
-        df = pl.read_parquet(p); return cls(df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), embedder)
+        df, k = pl.read_parquet(p), json.loads((Path(adapter_dir) / "train_config.json").read_text())["config"]["shots"]
+        return cls(df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), k, embedder)
 
 # %% ../nbs/06_finetune.ipynb #5c2b12aa
 def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
     "The request pruned by `rule`, with retrieved (user turn, answer) examples before its last user turn."
     return few_shot_messages(prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots])
 
-def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None, k: int = 0) -> list[str]:
-    shots = bank.nearest(requests, k) if bank is not None else [[] for _ in requests]
+def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None) -> list[str]:
+    shots = bank.nearest(requests, bank.k) if bank is not None else [[] for _ in requests]
     return [prompt_text(tok, specialist_messages(q, rule, s)) for q, s in zip(requests, shots)]
 
 # %% ../nbs/06_finetune.ipynb #685d08ff
@@ -154,7 +156,7 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     tok = load_tokenizer(materialise(base))
     reqs = [json.loads(x["request"]) for x in rows]; answers = [target_text(json.loads(x["response"])) for x in rows]
     rule = pruning_rule(reqs) if cfg.prune else None
-    bank = ShotBank.build(reqs, answers) if cfg.shots else None
+    bank = ShotBank.build(reqs, answers, cfg.shots) if cfg.shots else None
     shots = bank.nearest(reqs, cfg.shots, exclude=range(len(reqs))) if bank else [[] for _ in reqs]
     examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length) for q, a, s in zip(reqs, answers, shots)]
     model, losses, backend, secs = train_lora(base, examples, cfg, tok.pad_token_id, progress)
@@ -187,13 +189,13 @@ def load_adapter(adapter_dir, merge: bool = False):
 
 # %% ../nbs/06_finetune.ipynb #34f43114
 def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None,
-           bank: ShotBank | None = None, k: int = 0) -> list[str]:
+           bank: ShotBank | None = None) -> list[str]:
     from slm_agents.select import MAX_NEW
-    return generate(model, tok, specialist_prompts(tok, requests, rule, bank, k), max_new_tokens or MAX_NEW[fmt], batch_size)
+    return generate(model, tok, specialist_prompts(tok, requests, rule, bank), max_new_tokens or MAX_NEW[fmt], batch_size)
 
 def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8) -> list[str]:
     "`answer` with the adapter's own pruning rule and retrieved examples."
-    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=ShotBank.load(adapter_dir), k=info["config"].get("shots", 0))
+    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=ShotBank.load(adapter_dir))
 
 def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     s = [score_output(fmt, o, x, labels) for o, x in zip(outs, rows)]

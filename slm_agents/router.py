@@ -215,7 +215,7 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     model, tok, info = load_adapter(adir, merge=True)
     labels = _labels(rows) if fmt == "label" else None
     val = val[:n_val]; reqs = [json.loads(x["request"]) for x in val]
-    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir), info["config"].get("shots", 0))
+    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir))
     outs = generate_scored(model, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
     valid = [validate(fmt, o, q, set(labels) if labels else None) is None for (o, _), q in zip(outs, reqs)]
     slm = [score_output(fmt, o, x, set(labels) if labels else None)[0] for (o, _), x in zip(outs, val)]
@@ -323,14 +323,14 @@ Router.decide = _decide
 def _specialist(self: Router, cid: int):
     if cid not in self._models:
         adir = self.run_dir / self.config["clusters"][str(cid)]["adapter"]
-        model, tok, info = load_adapter(adir, merge=True)
-        self._models[cid] = (model, tok, ShotBank.load(adir), info["config"].get("shots", 0))
+        model, tok, _ = load_adapter(adir, merge=True)
+        self._models[cid] = (model, tok, ShotBank.load(adir))
     return self._models[cid]
 
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
     "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
-    e = self.config["clusters"][str(cid)]; model, tok, bank, k = self.specialist(cid)
-    prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, k)
+    e = self.config["clusters"][str(cid)]; model, tok, bank = self.specialist(cid)
+    prompts = specialist_prompts(tok, requests, e["prune_rule"], bank)
     return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size)
 
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:

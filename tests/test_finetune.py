@@ -45,7 +45,7 @@ def test_retrieved_examples_are_saved_and_shown_nearest_first(tmp_path, intents)
     rows = intents[:40]
     info = fit_adapter("smollm2-135m-instruct", rows, tmp_path / "s", TrainConfig(steps=2, batch_size=4, max_length=192, shots=2))
     bank = ShotBank.load(tmp_path / "s")
-    assert bank is not None and len(bank.users) == 40 and info["config"]["shots"] == 2
+    assert bank is not None and len(bank.users) == 40 and info["config"]["shots"] == bank.k == 2
     reqs = [json.loads(r["request"]) for r in rows]
     own = bank.nearest(reqs[:5], 1)                                   # a training call's nearest call is itself ...
     assert [s[0][1] for s in own] == [json.loads(r["response"])["choices"][0]["message"]["content"] for r in rows[:5]]
@@ -53,7 +53,7 @@ def test_retrieved_examples_are_saved_and_shown_nearest_first(tmp_path, intents)
     assert all(o[0][0] != bank.users[i] for i, o in enumerate(other))
     q = json.loads(intents[100]["request"]); (u1, a1), (u2, a2) = bank.nearest([q], 2)[0]
     _, tok = load("smollm2-135m-instruct")
-    prompt = specialist_prompts(tok, [q], info["prune_rule"], bank, 2)[0]
+    prompt = specialist_prompts(tok, [q], info["prune_rule"], bank)[0]
     assert prompt.index(u1) < prompt.index(u2) < prompt.rindex(q["messages"][-1]["content"]) and a1 in prompt
     assert "intent classifier" not in prompt and len(tok(prompt)["input_ids"]) < 160   # the label list stays pruned
     assert ShotBank.load(tmp_path) is None                                                  # no bank: no examples
