@@ -1,6 +1,6 @@
 """S5 on CPU: base vs LoRA-fine-tuned SmolLM2-135M on two agent-mix nodes, scored with S4's metrics.
 
-    python benchmarks/finetune_eval.py [--steps-intent 100] [--shots-intent 3] [--steps-tools 60] [--n-eval 200] [--out benchmarks/out/finetune.json]
+    python benchmarks/finetune_eval.py [--steps-intent 100] [--shots-intent 3] [--steps-tools 60] [--shots-tools 2] [--n-eval 200] [--out benchmarks/out/finetune.json]
 
 Banking77 intents: accuracy (exact label). BFCL tool calls: share of held-out calls BFCL's own AST checker accepts, on test
 calls whose tools all appear in the training calls. The fine-tuned model sees the pruned request (static instructions
@@ -46,12 +46,14 @@ def tools_task(mix, a, out_dir):
     seen = {t["function"]["name"] for r in tr for t in json.loads(r["request"]).get("tools") or []}
     te = sorted((r for r in rows if split_of(r) == "test" and all(t["function"]["name"] in seen for t in json.loads(r["request"])["tools"])),
                 key=lambda r: r["call_id"])[:a.n_eval]
-    return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=a.batch_tools, max_length=1024, lr=5e-4), out_dir)
+    return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=a.batch_tools, max_length=1280, lr=a.lr_tools,
+                                                        shots=a.shots_tools, target_modules=ALL_LINEAR), out_dir)
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps-intent", type=int, default=100); ap.add_argument("--shots-intent", type=int, default=3)
-    ap.add_argument("--steps-tools", type=int, default=60); ap.add_argument("--batch-tools", type=int, default=8)
+    ap.add_argument("--steps-tools", type=int, default=60); ap.add_argument("--batch-tools", type=int, default=4)
+    ap.add_argument("--shots-tools", type=int, default=2); ap.add_argument("--lr-tools", type=float, default=1e-3)
     ap.add_argument("--n-eval", type=int, default=200); ap.add_argument("--out", default="benchmarks/out/finetune.json")
     ap.add_argument("--tasks", default="intent,tools", help="comma-separated: intent, tools")
     a = ap.parse_args(); out_dir, res = Path("benchmarks/out/adapters"), {}

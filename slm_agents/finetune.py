@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages
-from .select import few_shot_messages, nearest, score_output, split_of, target_text
+from .select import few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'ShotBank', 'specialist_messages',
+__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_match', 'ShotBank', 'specialist_messages',
            'specialist_prompts', 'make_example', 'collate', 'train_lora', 'fit_adapter', 'plot_loss', 'load_adapter',
            'answer', 'adapter_answer', 'quality', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
@@ -63,6 +63,12 @@ def prune_request(request: dict, rule: dict | None) -> dict:
     return out
 
 # %% ../nbs/06_finetune.ipynb #e4fdc391
+def tool_match(called: list[set], requests: list[dict]) -> np.ndarray | None:
+    "1 where bank answer j calls only functions request i offers, else 0; None when no request offers tools."
+    offered = [{(t.get("function") or {}).get("name") for t in q.get("tools") or []} for q in requests]
+    if not any(offered): return None
+    return np.array([[float(bool(c) and c <= o) for c in called] for o in offered], dtype=np.float32)
+
 class ShotBank:
     "A cluster's training calls as (user turn, logged answer) pairs with unit embeddings; the nearest ones become examples."
     def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, k: int = 0, embedder=None):
@@ -78,7 +84,8 @@ class ShotBank:
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
         if k <= 0 or not self.users or not requests: return [[] for _ in requests]
         self.embedder = self.embedder or load_embedder()
-        idx = nearest(self.vecs, embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]), k, exclude)
+        called = [{c["name"] for c in parse_tool_calls(a) or []} if a.lstrip().startswith("[{") else set() for a in self.answers]
+        idx = nearest(self.vecs, embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]), k, exclude, tool_match(called, requests))
         return [[(self.users[j], self.answers[j]) for j in row] for row in idx]
     def save(self, out_dir): pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(Path(out_dir) / "shots.parquet")
     @classmethod

@@ -124,10 +124,10 @@ def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[d
 
 def _last_user(req): return task_parts(req)["user"]     # the same user turn S3 embeds
 
-def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int, exclude=None) -> np.ndarray:
-    "Indices of the k most similar training rows for each query (unit vectors); query i never gets row `exclude[i]`."
+def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int, exclude=None, boost=None) -> np.ndarray:
+    "Indices of the k most similar training rows for each query (unit vectors); query i never gets row `exclude[i]`; `boost` is added to the similarities."
     if k <= 0 or len(train_vecs) == 0: return np.zeros((len(query_vecs), 0), dtype=int)
-    sims = query_vecs @ train_vecs.T
+    sims = query_vecs @ train_vecs.T + (0 if boost is None else boost)
     if exclude is not None: sims[np.arange(len(query_vecs)), list(exclude)] = -np.inf
     return np.argsort(-sims, axis=1, kind="stable")[:, :k]
 

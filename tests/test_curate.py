@@ -61,9 +61,9 @@ def test_nothing_is_lost_and_every_setaside_has_a_reason(tmp_path):
 def test_configured_detector_beats_presidio_defaults_on_labelled_pii(data_dir):
     recs = json.load(open(f"{data_dir}/presidio_synth_pii/synth_dataset_v2.json"))[:300]
     texts = [r["full_text"] for r in recs]
-    ours = evaluate_pii(recs, detect_pii(texts, "slm_agents"))["ALL"]
-    base = evaluate_pii(recs, detect_pii(texts, "presidio_default"))["ALL"]
-    assert ours["f2"] > base["f2"] + 0.05 and ours["recall"] > base["recall"]
+    ours, base = evaluate_pii(recs, detect_pii(texts, "slm_agents")), evaluate_pii(recs, detect_pii(texts, "presidio_default"))
+    assert ours["ALL"]["f2"] > base["ALL"]["f2"] + 0.1 and ours["ALL"]["recall"] > base["ALL"]["recall"]
+    assert ours["ANY_PII"]["f2"] >= 0.83 and ours["ANY_PII"]["precision"] >= 0.9     # masked, whatever the type
 
 def test_parallel_detection_gives_the_same_spans(data_dir):
     texts = [r["full_text"] for r in json.load(open(f"{data_dir}/presidio_synth_pii/synth_dataset_v2.json"))[:120]]
