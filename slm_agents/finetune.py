@@ -15,9 +15,10 @@ from .select import few_shot_messages, nearest, parse_tool_calls, score_output, 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_match', 'ShotBank', 'specialist_messages',
-           'specialist_prompts', 'make_example', 'collate', 'train_lora', 'fit_adapter', 'plot_loss', 'load_adapter',
-           'answer', 'adapter_answer', 'quality', 'run_finetune', 'learning_curve', 'plot_curve_points']
+__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
+           'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'epoch_batches', 'train_lora',
+           'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'run_finetune',
+           'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -36,6 +37,8 @@ class TrainConfig:
     backend: str = "auto"
     prune: bool = True
     shots: int = 0          # nearest training calls of the cluster shown before each request (0: none)
+    compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
+    group_by_length: bool = True  # batches of similar length (less padding), in random order
 
 def pick_backend(name: str = "auto") -> str:
     "unsloth when CUDA and the package are there (or asked for), else peft."
@@ -48,19 +51,40 @@ def pick_backend(name: str = "auto") -> str:
 # %% ../nbs/06_finetune.ipynb #3ef3b3ba
 def _h(o) -> str: return hashlib.sha256(json.dumps(o, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
-def pruning_rule(requests: list[dict]) -> dict:
-    "System-message and tool-list hashes common to all `requests`."
+def pruning_rule(requests: list[dict], compact_tools: bool = False) -> dict:
+    "System-message and tool-list hashes common to all `requests`; `compact_tools`: tools left in a request become signatures."
     sys_sets = [{_h(m.get("content")) for m in q.get("messages", []) if m.get("role") in ("system", "developer")} for q in requests]
     tools = {_h(q.get("tools") or []) for q in requests}
     return {"system": sorted(set.intersection(*sys_sets)) if sys_sets else [],
-            "tools": next(iter(tools)) if len(tools) == 1 and requests and requests[0].get("tools") else None}
+            "tools": next(iter(tools)) if len(tools) == 1 and requests and requests[0].get("tools") else None, "compact_tools": compact_tools}
 
 def prune_request(request: dict, rule: dict | None) -> dict:
     if not rule: return request
     msgs = [m for m in request.get("messages", []) if not (m.get("role") in ("system", "developer") and _h(m.get("content")) in rule["system"])]
     out = {**request, "messages": msgs}
     if rule.get("tools") and _h(request.get("tools") or []) == rule["tools"]: out.pop("tools", None)
+    if rule.get("compact_tools") and out.get("tools"):
+        note = "You can call these functions:\n" + "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools"))
+        note += '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]'
+        if msgs and msgs[0].get("role") == "system": msgs[0] = {**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}
+        else: msgs.insert(0, {"role": "system", "content": note})
     return out
+
+# %% ../nbs/06_finetune.ipynb #7c0f2b12
+def _type(p: dict) -> str:
+    if "enum" in p: return "|".join(json.dumps(v, ensure_ascii=False) for v in p["enum"])
+    t = p.get("type", "any")
+    if t == "array": return f"list[{_type(p.get('items') or {})}]"
+    if t in ("object", "dict") and p.get("properties"): return "{" + ", ".join(f"{k}: {_type(v)}" for k, v in p["properties"].items()) + "}"
+    return t
+
+def tool_signature(fn: dict) -> str:
+    "A function schema as `name(arg: type, opt: type = default) - description`, then one line per described parameter."
+    params = fn.get("parameters") or {}; props, req = params.get("properties") or {}, set(params.get("required") or [])
+    order = sorted(props, key=lambda k: k not in req)            # required first, as in a Python signature
+    args = [f"{k}: {_type(props[k])}" + ("" if k in req else f" = {json.dumps(props[k].get('default'), ensure_ascii=False)}") for k in order]
+    lines = [f"{fn.get('name')}({', '.join(args)}) - {fn.get('description', '')}".rstrip(" -")]
+    return "\n".join(lines + [f"  {k}: {props[k]['description']}" for k in order if props[k].get("description")])
 
 # %% ../nbs/06_finetune.ipynb #e4fdc391
 def tool_match(called: list[set], requests: list[dict]) -> np.ndarray | None:
@@ -135,6 +159,16 @@ def _model_for(backend: str, base_path, cfg: TrainConfig):
                                             target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")), None
 
 # %% ../nbs/06_finetune.ipynb #9fc2c4a1
+def epoch_batches(lengths: list[int], batch_size: int, rng: random.Random, group_by_length: bool = True) -> list[list[int]]:
+    "One epoch of batches in random order; with `group_by_length`, batches are cut from windows of 32 batches sorted by length."
+    idx = rng.sample(range(len(lengths)), len(lengths))
+    if group_by_length:
+        w = batch_size * 32
+        idx = [i for k in range(0, len(idx), w) for i in sorted(idx[k:k + w], key=lambda i: -lengths[i])]
+    batches = [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
+    rng.shuffle(batches)
+    return batches
+
 def train_lora(base: str, examples: list[dict], cfg: TrainConfig, pad_id: int, progress: bool = False):
     "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps on `examples`."
     import torch
@@ -145,10 +179,11 @@ def train_lora(base: str, examples: list[dict], cfg: TrainConfig, pad_id: int, p
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup, cfg.steps), cfg.steps)
-    rng, order, losses, t0 = random.Random(cfg.seed), [], [], time.perf_counter()
+    rng, batches, losses, t0 = random.Random(cfg.seed), [], [], time.perf_counter()
+    lengths = [len(e["input_ids"]) for e in examples]
     for step in tqdm(range(cfg.steps), desc="train", disable=not progress):
-        if len(order) < cfg.batch_size: order += rng.sample(range(len(examples)), len(examples))
-        batch = collate([examples[order.pop()] for _ in range(min(cfg.batch_size, len(examples)))], pad_id)
+        if not batches: batches = epoch_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
+        batch = collate([examples[i] for i in batches.pop()], pad_id)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(**{k: v.to(dev) for k, v in batch.items()}).loss
         loss.backward(); opt.step(); sched.step(); opt.zero_grad()
@@ -162,7 +197,7 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
     tok = load_tokenizer(materialise(base))
     reqs = [json.loads(x["request"]) for x in rows]; answers = [target_text(json.loads(x["response"])) for x in rows]
-    rule = pruning_rule(reqs) if cfg.prune else None
+    rule = pruning_rule(reqs, cfg.compact_tools) if cfg.prune else None
     bank = ShotBank.build(reqs, answers, cfg.shots) if cfg.shots else None
     shots = bank.nearest(reqs, cfg.shots, exclude=range(len(reqs))) if bank else [[] for _ in reqs]
     examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length) for q, a, s in zip(reqs, answers, shots)]

@@ -16,8 +16,8 @@ from .models import REGISTRY, generate, load, prompt_text, render_messages
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'bfcl_checker', 'bfcl_valid', 'field_f1', 'rouge_l',
-           'score_output', 'few_shot_messages', 'nearest', 'split_of', 'evaluate_candidate', 'run_select',
+__all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1',
+           'rouge_l', 'score_output', 'few_shot_messages', 'nearest', 'split_of', 'evaluate_candidate', 'run_select',
            'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
@@ -54,14 +54,18 @@ def _bfcl_functions(category: str) -> dict:
     d = dataset_dir("bfcl")
     return {q["id"]: q["function"] for q in map(json.loads, open(d / f"BFCL_v4_{category}.json", encoding="utf-8"))}
 
-def bfcl_valid(source: str, source_id: str, reference: str, calls: list[dict] | None) -> bool:
-    "BFCL's AST checker verdict on `calls` for the BFCL question `source_id` of category `source` ('bfcl/<category>')."
-    if not calls: return False
+def bfcl_verdict(source: str, source_id: str, reference: str, calls: list[dict] | None) -> dict:
+    "BFCL's AST checker result on `calls` for the BFCL question `source_id` of category `source` ('bfcl/<category>'): `valid`, `error_type`, `error`."
+    if not calls: return {"valid": False, "error_type": "no_parsable_call", "error": []}
     chk, enums = bfcl_checker(), bfcl_module("bfcl_eval.constants.enums")
     category = source.split("/", 1)[1]
     res = chk.ast_checker(_bfcl_functions(category)[source_id], [{c["name"]: c["arguments"]} for c in calls], json.loads(reference),
                           enums.Language.PYTHON, category, "slm_agents")
-    return bool(res["valid"])
+    return {"valid": bool(res["valid"]), "error_type": res.get("error_type"), "error": [str(e) for e in res.get("error", [])]}
+
+def bfcl_valid(source: str, source_id: str, reference: str, calls: list[dict] | None) -> bool:
+    "Whether BFCL's AST checker accepts `calls` (see `bfcl_verdict`)."
+    return bfcl_verdict(source, source_id, reference, calls)["valid"]
 
 # %% ../nbs/05_select.ipynb #872250bf
 def _pairs(o, prefix=""):
