@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
-           'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'epoch_batches', 'train_lora',
-           'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'run_finetune',
-           'learning_curve', 'plot_curve_points']
+           'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'length_grouped_batches',
+           'train_lora', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality',
+           'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -38,7 +38,7 @@ class TrainConfig:
     prune: bool = True
     shots: int = 0          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
-    group_by_length: bool = True  # batches of similar length (less padding), in random order
+    group_by_length: bool = False # batches of similar length (less padding), in random order
 
 def pick_backend(name: str = "auto") -> str:
     "unsloth when CUDA and the package are there (or asked for), else peft."
@@ -159,12 +159,10 @@ def _model_for(backend: str, base_path, cfg: TrainConfig):
                                             target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")), None
 
 # %% ../nbs/06_finetune.ipynb #9fc2c4a1
-def epoch_batches(lengths: list[int], batch_size: int, rng: random.Random, group_by_length: bool = True) -> list[list[int]]:
-    "One epoch of batches in random order; with `group_by_length`, batches are cut from windows of 32 batches sorted by length."
-    idx = rng.sample(range(len(lengths)), len(lengths))
-    if group_by_length:
-        w = batch_size * 32
-        idx = [i for k in range(0, len(idx), w) for i in sorted(idx[k:k + w], key=lambda i: -lengths[i])]
+def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
+    "One epoch of batches in random order, cut from shuffled windows of 32 batches sorted by length."
+    idx, w = rng.sample(range(len(lengths)), len(lengths)), batch_size * 32
+    idx = [i for k in range(0, len(idx), w) for i in sorted(idx[k:k + w], key=lambda i: -lengths[i])]
     batches = [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
     rng.shuffle(batches)
     return batches
@@ -179,11 +177,16 @@ def train_lora(base: str, examples: list[dict], cfg: TrainConfig, pad_id: int, p
     model.train()
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup, cfg.steps), cfg.steps)
-    rng, batches, losses, t0 = random.Random(cfg.seed), [], [], time.perf_counter()
+    rng, order, batches, losses, t0 = random.Random(cfg.seed), [], [], [], time.perf_counter()
     lengths = [len(e["input_ids"]) for e in examples]
     for step in tqdm(range(cfg.steps), desc="train", disable=not progress):
-        if not batches: batches = epoch_batches(lengths, cfg.batch_size, rng, cfg.group_by_length)
-        batch = collate([examples[i] for i in batches.pop()], pad_id)
+        if cfg.group_by_length:
+            if not batches: batches = length_grouped_batches(lengths, cfg.batch_size, rng)
+            idx = batches.pop()
+        else:                                   # seeded epochs in random order, every batch full
+            if len(order) < cfg.batch_size: order += rng.sample(range(len(examples)), len(examples))
+            idx = [order.pop() for _ in range(min(cfg.batch_size, len(examples)))]
+        batch = collate([examples[i] for i in idx], pad_id)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             loss = model(**{k: v.to(dev) for k, v in batch.items()}).loss
         loss.backward(); opt.step(); sched.step(); opt.zero_grad()

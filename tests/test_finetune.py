@@ -57,3 +57,16 @@ def test_retrieved_examples_are_saved_and_shown_nearest_first(tmp_path, intents)
     assert prompt.index(u1) < prompt.index(u2) < prompt.rindex(q["messages"][-1]["content"]) and a1 in prompt
     assert "intent classifier" not in prompt and len(tok(prompt)["input_ids"]) < 160   # the label list stays pruned
     assert ShotBank.load(tmp_path) is None                                                  # no bank: no examples
+
+def test_compact_tools_keep_every_name_in_fewer_tokens(data_dir):
+    rows = agent_mix(None, data_dir, sample=3000, seed=3).filter(pl.col("task") == "tool_call").to_dicts()[:40]
+    reqs = [json.loads(r["request"]) for r in rows]
+    _, tok = load("smollm2-135m-instruct")
+    full, compact = (specialist_prompts(tok, reqs, pruning_rule(reqs, c)) for c in (False, True))
+    for q, p in zip(reqs, compact):
+        for t in q["tools"]:
+            f = t["function"]
+            assert f["name"] + "(" in p and all(f"{k}: " in p for k in f["parameters"].get("properties", {}))
+            assert all(json.dumps(v, ensure_ascii=False) in p for k, s in f["parameters"].get("properties", {}).items() for v in s.get("enum", [])[:3])
+    n = lambda ps: sum(len(tok(p)["input_ids"]) for p in ps)
+    assert n(compact) < 0.9 * n(full)
