@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
-from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages
+from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages, with_tools_note
 from .select import few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
@@ -64,10 +64,7 @@ def prune_request(request: dict, rule: dict | None) -> dict:
     out = {**request, "messages": msgs}
     if rule.get("tools") and _h(request.get("tools") or []) == rule["tools"]: out.pop("tools", None)
     if rule.get("compact_tools") and out.get("tools"):
-        note = "You can call these functions:\n" + "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools"))
-        note += '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]'
-        if msgs and msgs[0].get("role") == "system": msgs[0] = {**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}
-        else: msgs.insert(0, {"role": "system", "content": note})
+        out["messages"] = with_tools_note(msgs, "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools")))
     return out
 
 # %% ../nbs/06_finetune.ipynb #7c0f2b12

@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'cache_dir', 'materialise', 'load_tokenizer', 'load',
-           'render_messages', 'prompt_text', 'generate', 'generate_scored', 'throughput']
+           'with_tools_note', 'render_messages', 'prompt_text', 'generate', 'generate_scored', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -98,16 +98,17 @@ def load(spec: ModelSpec | str, dtype: str = "float32"):
     return AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).eval(), load_tokenizer(path)
 
 # %% ../nbs/05a_models.ipynb #f9e07f96
+def with_tools_note(msgs: list[dict], tools_text: str) -> list[dict]:
+    "`msgs` with the offered functions (`tools_text`) and the reply format added to the system turn (one is inserted if none)."
+    note = "You can call these functions:\n" + tools_text + '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]'
+    if msgs and msgs[0]["role"] == "system": return [{**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}] + msgs[1:]
+    return [{"role": "system", "content": note}] + msgs
+
 def render_messages(request: dict) -> list[dict]:
     "Chat messages for a request, with its tools described in the system turn."
     msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in request.get("messages", []) if m.get("role") in ("system", "user", "assistant")]
     tools = request.get("tools") or []
-    if tools:
-        spec = json.dumps([t.get("function", t) for t in tools], ensure_ascii=False)
-        note = ("You can call these functions:\n" + spec + '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]')
-        if msgs and msgs[0]["role"] == "system": msgs[0] = {**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}
-        else: msgs.insert(0, {"role": "system", "content": note})
-    return msgs
+    return with_tools_note(msgs, json.dumps([t.get("function", t) for t in tools], ensure_ascii=False)) if tools else msgs
 
 def prompt_text(tok, messages: list[dict]) -> str:
     if tok.chat_template: return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
