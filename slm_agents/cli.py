@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     am.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)")
     am.add_argument("--sample", type=int, default=None, help="a uniform sample of this many calls, sources in their natural proportions")
     am.add_argument("--seed", type=int, default=0)
+    dl = d.add_parser("dev-log", help="a development log (templated, agent-loop, holdout) from public datasets")
+    dl.add_argument("name", choices=("templated", "agent-loop", "holdout"))
+    dl.add_argument("--out", required=True, help="output path; .jsonl and .parquet are written")
+    dl.add_argument("--sample", type=int, default=None, help="a seeded uniform sample of this many calls")
+    dl.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)")
+    dl.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="run the pipeline stages on LOGS into --run-dir")
     r.add_argument("logs", help="log file or folder: the project's Parquet, OpenAI-style JSONL or data-flywheel JSONL")
     r.add_argument("--run-dir", required=True)
@@ -30,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-f", "--params-file", default=None, help="YAML file of parameters")
     r.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter (repeatable)")
     r.add_argument("--force", action="store_true", help="re-run stages whose outputs exist")
+    r.add_argument("--budget", type=float, default=None, metavar="MINUTES",
+                   help="time for the whole run, in minutes (default 60): training is planned to fit what the other "
+                        "stages leave (plan.json); the same as -p budget=MINUTES")
     s = sub.add_parser("serve", help="serve RUN_DIR's router as an OpenAI-compatible gateway")
     s.add_argument("run_dir")
     s.add_argument("--host", default="127.0.0.1"); s.add_argument("--port", type=int, default=8000)
@@ -48,6 +57,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.cmd == "data" and args.what == "dev-log":
+        from slm_agents.datasets import write_dev_log
+        print(json.dumps(write_dev_log(args.name, args.out, args.data_dir, args.seed, args.sample), indent=1))
+        return 0
     if args.cmd == "data":
         from slm_agents.datasets import write_agent_mix
         print(json.dumps(write_agent_mix(args.out, args.per_source, args.data_dir, args.seed, args.sample), indent=1)); return 0
@@ -59,6 +72,7 @@ def main(argv=None) -> int:
         return 0
     params = yaml.safe_load(Path(args.params_file).read_text()) or {} if args.params_file else {}
     params |= parse_kv(args.param)
+    if args.budget is not None: params["budget"] = args.budget
     try: results = run(args.logs, args.run_dir, args.until, params, args.force, progress=True)
     except StageFailed as e: print(f"FAILED: {e}", file=sys.stderr); return 1
     for r in results: print(f"{r.stage:10s} {r.status:10s} {r.seconds:7.1f}s  {r.detail}")

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, logging, os, re
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
@@ -14,26 +15,98 @@ from .schema import EVAL_ONLY
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PARTS', 'task_parts', 'load_embedder', 'embed_texts', 'part_embeddings', 'combine', 'embed_calls', 'reduce',
-           'centroids', 'reach', 'cluster', 'output_kind', 'format_profile', 'suitability', 'ctfidf_keywords',
-           'cluster_cards', 'cluster_scores', 'plot_clusters', 'run_cluster']
+__all__ = ['log', 'PARTS', 'SLOT', 'LABEL_RULE', 'tool_names', 'instruction_text', 'segments', 'skeleton', 'recurring',
+           'Templates', 'task_parts', 'load_embedder', 'embed_texts', 'part_embeddings', 'combine', 'embed_calls',
+           'reduce', 'centroids', 'reach', 'merge_templates', 'template_keys', 'call_signatures', 'cluster',
+           'output_kind', 'label_evidence', 'format_profile', 'suitability', 'ctfidf_keywords', 'card_template',
+           'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'run_cluster']
 
 # %% ../nbs/04_cluster.ipynb #9e17c964
 PARTS = ("instruction", "tools", "user")
+SLOT = "<slot>"
 
 def _text(content) -> str:
     if isinstance(content, str): return content
-    if isinstance(content, list): return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    if isinstance(content, list):
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
     return ""
 
-def task_parts(request: dict) -> dict:
-    "The instruction, tools and user-turn text of a chat request."
+def tool_names(request: dict) -> list[str]:
+    "The offered tools as sorted `name(param, ...)` signatures."
+    out = []
+    for t in request.get("tools") or []:
+        fn = t.get("function") or t
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        out.append(f"{fn.get('name', '')}({', '.join(sorted(props))})")
+    return sorted(out)
+
+def instruction_text(request: dict) -> str:
+    "The system and developer messages of a request, one after another."
     msgs = request.get("messages", [])
-    tools = sorted(f"{t.get('function', {}).get('name', '')}({', '.join(sorted(t.get('function', {}).get('parameters', {}).get('properties', {})))})"
-                   for t in request.get("tools") or [])
-    users = [_text(m.get("content")) for m in msgs if m.get("role") == "user"]
-    return {"instruction": "\n".join(_text(m.get("content")) for m in msgs if m.get("role") in ("system", "developer")),
-            "tools": "; ".join(tools), "user": users[-1] if users else ""}
+    return "\n".join(_text(m.get("content")) for m in msgs if m.get("role") in ("system", "developer"))
+
+# %% ../nbs/04_cluster.ipynb #81250a60
+_MASK = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+\.\w[\w.]*|\b[0-9a-f]{8,}\b|\d+(?:[.,:/-]\d+)*", re.I)
+
+def segments(text: str) -> list[str]:
+    "Lines of `text` cut after sentence ends; whitespace collapsed; numbers, ids, e-mails and URLs masked."
+    out = []
+    for line in text.splitlines():
+        for s in re.split(r"(?<=[.!?:])\s+", line):
+            s = " ".join(_MASK.sub("<*>", s).split())
+            if s: out.append(s)
+    return out
+
+def skeleton(items: list[str], keep, sep: str) -> str:
+    "`items` joined by `sep`, those not in `keep` replaced by one `<slot>` per run."
+    out = []
+    for s in items:
+        t = s if s in keep else SLOT
+        if not (t == SLOT and out and out[-1] == SLOT): out.append(t)
+    return sep.join(out)
+
+# %% ../nbs/04_cluster.ipynb #43000c7a
+def recurring(docs: list[list[str]], min_share: float = 0.15, min_df: int = 3) -> set:
+    "Items that appear in ≥ `min_df` docs and in ≥ `min_share` of the docs of their anchor (the most frequent item beside them)."
+    sets = [set(d) for d in docs]
+    df = Counter(s for d in sets for s in d)
+    anchor = Counter()
+    for d in sets:
+        top = max((df[s] for s in d), default=0)
+        for s in d: anchor[s] = max(anchor[s], top)
+    return {s for s, n in df.items() if n >= max(min_df, min_share * anchor[s])}
+
+@dataclass
+class Templates:
+    "The recurring instruction segments and tool signatures of a log; everything else in a call is a slot."
+    instruction: set
+    tools: set
+    min_share: float = 0.15
+    min_df: int = 3
+
+    @classmethod
+    def fit(cls, requests: list[dict], min_share: float = 0.15, min_df: int = 3):
+        ins = recurring([segments(instruction_text(q)) for q in requests], min_share, min_df)
+        tools = recurring([tool_names(q) for q in requests], min_share, min_df)
+        return cls(ins, tools, min_share, min_df)
+
+    def to_json(self) -> dict:
+        return {"instruction": sorted(self.instruction), "tools": sorted(self.tools),
+                "min_share": self.min_share, "min_df": self.min_df}
+
+    @classmethod
+    def from_json(cls, d: dict):
+        return cls(set(d["instruction"]), set(d["tools"]), d["min_share"], d["min_df"])
+
+# %% ../nbs/04_cluster.ipynb #945fe7fa
+def task_parts(request: dict, templates: Templates | None = None) -> dict:
+    "The instruction, tools and last user turn of a request; with `templates`, their variable parts become slots."
+    users = [_text(m.get("content")) for m in request.get("messages", []) if m.get("role") == "user"]
+    instruction, tools = instruction_text(request), tool_names(request)
+    if templates is not None:
+        return {"instruction": skeleton(segments(instruction), templates.instruction, "\n"),
+                "tools": skeleton(tools, templates.tools, "; "), "user": users[-1] if users else ""}
+    return {"instruction": instruction, "tools": "; ".join(tools), "user": users[-1] if users else ""}
 
 # %% ../nbs/04_cluster.ipynb #1181ba71
 def load_embedder(model: str | None = None, device: str = "cpu", max_seq_length: int = 128):
@@ -57,9 +130,9 @@ def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = 
     return np.stack([vecs[index[t]] if t in index else np.zeros(dim, dtype=np.float32) for t in texts]).astype(np.float32)
 
 # %% ../nbs/04_cluster.ipynb #9ca28ceb
-def part_embeddings(requests: list[dict], model, progress: bool = False) -> dict:
-    "Unit vectors of each part of each request: {part: (n, dim) array}."
-    parts = [task_parts(r) for r in requests]
+def part_embeddings(requests: list[dict], model, progress: bool = False, templates: Templates | None = None) -> dict:
+    "Unit vectors of each part of each request (slots masked by `templates`): {part: (n, dim) array}."
+    parts = [task_parts(r, templates) for r in requests]
     return {p: embed_texts(model, [x[p] for x in parts], progress=progress) for p in PARTS}
 
 def combine(blocks: dict, weights: dict | None = None) -> np.ndarray:
@@ -67,9 +140,10 @@ def combine(blocks: dict, weights: dict | None = None) -> np.ndarray:
     weights = weights or {"instruction": 1.0, "tools": 1.0, "user": 0.5}
     return np.concatenate([weights.get(p, 0.0) * blocks[p] for p in PARTS], axis=1)
 
-def embed_calls(requests: list[dict], model, weights: dict | None = None, progress: bool = False) -> np.ndarray:
+def embed_calls(requests: list[dict], model, weights: dict | None = None, progress: bool = False,
+                templates: Templates | None = None) -> np.ndarray:
     "Weighted concatenation of the part embeddings of each request."
-    return combine(part_embeddings(requests, model, progress), weights)
+    return combine(part_embeddings(requests, model, progress, templates), weights)
 
 # %% ../nbs/04_cluster.ipynb #693516a6
 def reduce(X: np.ndarray, n_components: int = 10, seed: int = 0):
@@ -84,45 +158,130 @@ def centroids(Z: np.ndarray, labels: np.ndarray) -> dict:
 def reach(Z, labels, cents, quantile=95, factor=1.5) -> dict:
     return {c: factor * float(np.percentile(np.linalg.norm(Z[labels == c] - m, axis=1), quantile)) for c, m in cents.items()}
 
-# %% ../nbs/04_cluster.ipynb #dc221eb9
-def cluster(Z: np.ndarray, ids: list[str], min_cluster_size: int = 0, noise: str = "reassign") -> np.ndarray:
-    "Stable cluster labels for reduced vectors `Z` of calls `ids` (-1 = noise)."
-    import hdbscan
-    if noise not in ("reassign", "keep"): raise ValueError("noise must be 'reassign' or 'keep'")
-    mcs = min_cluster_size or max(5, int(0.005 * len(Z)))
-    raw = hdbscan.HDBSCAN(min_cluster_size=mcs, core_dist_n_jobs=1).fit_predict(Z) if len(Z) > mcs else np.full(len(Z), -1)
-    if noise == "reassign" and (raw >= 0).any() and (raw < 0).any():
-        cents = centroids(Z, raw); r = reach(Z, raw, cents)
-        cs, M = list(cents), np.stack(list(cents.values()))
-        for i in np.where(raw < 0)[0]:
-            dist = np.linalg.norm(M - Z[i], axis=1); j = int(dist.argmin())
-            if dist[j] <= r[cs[j]]: raw[i] = cs[j]
-    order = sorted(set(raw.tolist()) - {-1}, key=lambda c: (-(raw == c).sum(), min(ids[i] for i in np.where(raw == c)[0])))
+# %% ../nbs/04_cluster.ipynb #c3497620
+def _reassign(Z: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    "Noise points given to the nearest centroid when they lie within that cluster's reach."
+    raw = raw.copy()
+    if not ((raw >= 0).any() and (raw < 0).any()): return raw
+    cents = centroids(Z, raw)
+    r, cs, M = reach(Z, raw, cents), list(cents), np.stack(list(cents.values()))
+    for i in np.where(raw < 0)[0]:
+        dist = np.linalg.norm(M - Z[i], axis=1)
+        j = int(dist.argmin())
+        if dist[j] <= r[cs[j]]: raw[i] = cs[j]
+    return raw
+
+def _stable_ids(raw: np.ndarray, ids: list[str]) -> np.ndarray:
+    "Cluster ids numbered by size, ties broken by the smallest call id; -1 stays noise."
+    size = lambda c: -(raw == c).sum()
+    first = lambda c: min(ids[i] for i in np.where(raw == c)[0])
+    order = sorted(set(raw.tolist()) - {-1}, key=lambda c: (size(c), first(c)))
     remap = {c: k for k, c in enumerate(order)} | {-1: -1}
     return np.array([remap[c] for c in raw.tolist()])
 
-# %% ../nbs/04_cluster.ipynb #ccf11034
+# %% ../nbs/04_cluster.ipynb #0fd74205
+def _signature(members: np.ndarray, kinds: list | None) -> str:
+    "What a cluster's calls answer with: 'tools' when most carry tools, else the most common output kind."
+    if kinds is None: return ""
+    return Counter(kinds[i] for i in members).most_common(1)[0][0]
+
+def merge_templates(raw: np.ndarray, keys: list, min_size: int, slotted: list | None = None,
+                    kinds: list | None = None) -> np.ndarray:
+    "Clusters in which most calls share one template become one; that template's noise calls join them."
+    raw, groups = raw.copy(), {}
+    for i, k in enumerate(keys):
+        if k is not None: groups.setdefault(k, []).append(i)
+    nxt = int(raw.max()) + 1 if len(raw) else 0
+    for k, idx in groups.items():
+        idx = np.array(idx)
+        own = [c for c in set(raw[idx].tolist()) - {-1} if (raw[idx] == c).sum() >= 0.5 * (raw == c).sum()]
+        free = slotted is None or slotted[idx[0]]           # a slotted template is one task whatever it answers
+        by_sig = {}
+        for c in sorted(own): by_sig.setdefault("" if free else _signature(np.where(raw == c)[0], kinds), []).append(c)
+        for cs in by_sig.values():
+            for c in cs: raw[raw == c] = cs[0]
+        if len(by_sig) == 1 or (not own and len(idx) >= min_size):
+            target = min(own) if own else nxt
+            nxt += not own
+            raw[idx[raw[idx] == -1]] = target
+    return raw
+
+# %% ../nbs/04_cluster.ipynb #caabe946
+def template_keys(parts: list[dict]) -> tuple[list, list]:
+    "Each call's template key (its instruction skeleton, else its tools skeleton; None when empty) and whether it has slots."
+    keys, slotted = [], []
+    for p in parts:
+        own = p["instruction"] if p["instruction"].replace(SLOT, "").strip() else p["tools"]
+        keys.append(own if own.replace(SLOT, "").strip(" ;\n") else None)
+        slotted.append(SLOT in p["instruction"] or SLOT in p["tools"])
+    return keys, slotted
+
+def call_signatures(requests: list[dict], responses: list) -> list[str]:
+    "'tools' for a call that offers tools, else its answer's kind (json or text)."
+    return ["tools" if q.get("tools") else output_kind(r)[0] for q, r in zip(requests, responses)]
+
+# %% ../nbs/04_cluster.ipynb #26b1f91e
+def cluster(Z: np.ndarray, ids: list[str], min_cluster_size: int = 0, noise: str = "reassign", keys: list | None = None,
+            slotted: list | None = None, kinds: list | None = None) -> np.ndarray:
+    "Stable cluster labels for reduced vectors `Z` of calls `ids` (-1 = noise); clusters of one template `keys` merged."
+    import hdbscan
+    if noise not in ("reassign", "keep"): raise ValueError("noise must be 'reassign' or 'keep'")
+    mcs = min_cluster_size or max(5, int(0.005 * len(Z)))
+    raw = np.full(len(Z), -1)
+    if len(Z) > mcs: raw = hdbscan.HDBSCAN(min_cluster_size=mcs, core_dist_n_jobs=1).fit_predict(Z)
+    if noise == "reassign": raw = _reassign(Z, raw)
+    if keys is not None: raw = merge_templates(raw, keys, mcs, slotted, kinds)
+    return _stable_ids(raw, ids)
+
+# %% ../nbs/04_cluster.ipynb #22f3616f
 def output_kind(resp: dict | None) -> tuple[str, str]:
     "(kind, text) of a logged answer; kind is tool_call, json or text."
     msg = ((resp or {}).get("choices") or [{}])[0].get("message") or {}
     if msg.get("tool_calls"): return "tool_call", json.dumps(msg["tool_calls"])
     text = (msg.get("content") or "").strip()
     if text[:1] in "{[":
-        try: json.loads(text); return "json", text
+        try:
+            json.loads(text)
+            return "json", text
         except ValueError: pass
     return "text", text
 
-def format_profile(kinds: list[str], texts: list[str], n_tokens: list[int]) -> dict:
-    n_distinct, n = len(set(texts)), max(1, len(texts))
-    distinct = n_distinct / n
-    closed = n_distinct <= max(0.2 * n, min(100, n / 2))        # a closed set of answers: few, or at most 100 repeating ones
-    fmt = [k if k != "text" else ("label" if len(t.split()) <= 4 and closed else "free_text") for k, t in zip(kinds, texts)]
+def _in(answer: str, prompt: str) -> bool:
+    return bool(answer) and re.search(r"(?<!\w)" + re.escape(answer) + r"(?!\w)", prompt) is not None
+
+# %% ../nbs/04_cluster.ipynb #01e020e8
+LABEL_RULE = "short share ≥ 0.9 and (p_new ≤ 0.5 or in_prompt ≥ 0.8)"
+
+def label_evidence(texts: list[str], prompts: list[str] | None = None) -> dict:
+    "Whether short text answers come from a closed set, with the numbers that decided it."
+    answers = [t.strip() for t in texts]
+    n, counts = max(1, len(answers)), Counter(answers)
+    short = sum(len(a.split()) <= 4 for a in answers) / n
+    p_new = sum(v == 1 for v in counts.values()) / n
+    in_prompt = None
+    if prompts is not None:
+        in_prompt = round(sum(_in(a, p) for a, p in zip(answers, prompts)) / n, 4)
+    closed = bool(answers) and short >= 0.9 and (p_new <= 0.5 or (in_prompt or 0) >= 0.8)
+    return {"closed": closed, "labels": len(counts), "short": round(short, 4), "p_new": round(p_new, 4),
+            "in_prompt": in_prompt, "rule": LABEL_RULE}
+
+# %% ../nbs/04_cluster.ipynb #ff751fb9
+def format_profile(kinds: list[str], texts: list[str], n_tokens: list[int], prompts: list[str] | None = None) -> dict:
+    "Formats of a cluster's answers: the share of each, the dominant one, and the evidence for labels."
+    is_text = [k == "text" for k in kinds]
+    ev = label_evidence([t for t, x in zip(texts, is_text) if x],
+                        None if prompts is None else [p for p, x in zip(prompts, is_text) if x])
+    fmt = [k if k != "text" else ("label" if ev["closed"] else "free_text") for k in kinds]
     share = {k: round(v / len(fmt), 4) for k, v in Counter(fmt).most_common()}
-    return {"formats": share, "dominant": max(share, key=share.get), "distinct_outputs": round(distinct, 4),
-            "output_tokens_mean": round(float(np.mean(n_tokens)), 1), "output_tokens_p90": float(np.percentile(n_tokens, 90))}
+    turns = share.get("tool_call", 0) >= 0.1 and share.get("free_text", 0) + share.get("label", 0) >= 0.1
+    return {"formats": share, "dominant": "agent_turn" if turns else max(share, key=share.get),
+            "distinct_outputs": round(len(set(texts)) / max(1, len(texts)), 4), "label_evidence": ev,
+            "output_tokens_mean": round(float(np.mean(n_tokens)), 1),
+            "output_tokens_p90": float(np.percentile(n_tokens, 90))}
 
 def suitability(profile: dict, size: int) -> float:
     constrained = sum(v for k, v in profile["formats"].items() if k != "free_text")
+    if profile["dominant"] == "agent_turn": constrained = 1.0
     short = float(np.clip((512 - profile["output_tokens_mean"]) / (512 - 32), 0, 1))
     return round(0.5 * constrained + 0.25 * min(1.0, size / 500) + 0.25 * short, 3)
 
@@ -138,42 +297,72 @@ def ctfidf_keywords(docs_by_cluster: dict, top: int = 8) -> dict:
     vocab = cv.get_feature_names_out()
     return {c: [vocab[j] for j in np.argsort(-w[i])[:top] if w[i, j] > 0] for i, c in enumerate(cs)}
 
-# %% ../nbs/04_cluster.ipynb #2a55c09e
+# %% ../nbs/04_cluster.ipynb #4be50c55
 def _tokens(tokenizer, texts):
     "Token counts, each distinct text tokenised once."
     uniq = list(dict.fromkeys(texts))
-    n = dict(zip(uniq, (len(x) for x in tokenizer(uniq, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]))) if uniq else {}
+    if not uniq: return []
+    ids = tokenizer(uniq, add_special_tokens=False, truncation=False, verbose=False)["input_ids"]
+    n = dict(zip(uniq, (len(x) for x in ids)))
     return [n[t] for t in texts]
 
+def _message_text(m: dict) -> str:
+    "A message's content, or its tool calls as JSON."
+    return _text(m.get("content")) or (json.dumps(m["tool_calls"]) if m.get("tool_calls") else "")
+
 def _prompt_tokens(tokenizer, reqs):
-    "Prompt tokens as the sum of each message's content and tool schema's tokens (shared texts tokenised once)."
-    msgs = [[_text(m.get("content")) for m in r.get("messages", [])] + [json.dumps(r.get("tools"))] * bool(r.get("tools")) for r in reqs]
+    "Prompt tokens as the sum of each message's and the tool schemas' tokens (shared texts tokenised once)."
+    msgs = [[_message_text(m) for m in r.get("messages", [])] + [json.dumps(r.get("tools"))] * bool(r.get("tools"))
+            for r in reqs]
     flat = _tokens(tokenizer, [t for ms in msgs for t in ms])
     out, at = [], 0
-    for ms in msgs: out.append(sum(flat[at:at + len(ms)])); at += len(ms)
+    for ms in msgs:
+        out.append(sum(flat[at:at + len(ms)]))
+        at += len(ms)
     return out
 
-def cluster_cards(df: pl.DataFrame, labels: np.ndarray, Z: np.ndarray, tokenizer, n_examples: int = 3) -> list[dict]:
+# %% ../nbs/04_cluster.ipynb #8a349197
+def card_template(parts: list[dict]) -> dict:
+    "The most common instruction and tools skeleton of a cluster's calls, and the share of calls that have it."
+    top = Counter((p["instruction"], p["tools"]) for p in parts).most_common(1)
+    if not top: return {"instruction": "", "tools": "", "share": 0.0, "slots": 0}
+    (ins, tools), n = top[0]
+    return {"instruction": ins[:1500], "tools": tools[:500], "share": round(n / len(parts), 4),
+            "slots": ins.count(SLOT) + tools.count(SLOT)}
+
+def _token_counts(df, tokenizer, reqs, outs):
+    "Logged prompt and completion tokens where present, else counted."
+    counted_p = _prompt_tokens(tokenizer, reqs)
+    counted_o = _tokens(tokenizer, [t for _, t in outs])
+    ptok = [p if p is not None else c for p, c in zip(df["prompt_tokens"].to_list(), counted_p)]
+    otok = [o if o is not None else c for o, c in zip(df["completion_tokens"].to_list(), counted_o)]
+    return ptok, otok
+
+# %% ../nbs/04_cluster.ipynb #a0526656
+def cluster_cards(df: pl.DataFrame, labels: np.ndarray, Z: np.ndarray, tokenizer, templates: Templates | None = None,
+                  n_examples: int = 3) -> list[dict]:
     "One card per cluster (noise included as cluster -1) for calls `df` with `request`/`response`/token columns."
     reqs = [json.loads(r) for r in df["request"]]
     outs = [output_kind(json.loads(r) if r else None) for r in df["response"]]
-    parts = [task_parts(r) for r in reqs]
-    prompt_tok = df["prompt_tokens"].to_list(); out_tok = df["completion_tokens"].to_list()
-    counted_p = _prompt_tokens(tokenizer, reqs)
-    counted_o = _tokens(tokenizer, [t for _, t in outs])
-    ptok = [p if p is not None else c for p, c in zip(prompt_tok, counted_p)]
-    otok = [o if o is not None else c for o, c in zip(out_tok, counted_o)]
+    parts = [task_parts(r, templates) for r in reqs]
+    prompts = [instruction_text(r) + "\n" + p["user"] for r, p in zip(reqs, parts)]
+    ptok, otok = _token_counts(df, tokenizer, reqs, outs)
     total_tok, cents = sum(ptok) + sum(otok), centroids(Z, labels)
-    keys = ctfidf_keywords({int(c): [" ".join(parts[i].values()) for i in np.where(labels == c)[0]] for c in sorted(set(labels.tolist()))})
+    ids = sorted(set(labels.tolist()))
+    keys = ctfidf_keywords({int(c): [" ".join(parts[i].values()) for i in np.where(labels == c)[0]] for c in ids})
     cards = []
-    for c in sorted(set(labels.tolist())):
+    for c in ids:
         idx = np.where(labels == c)[0]
         near = idx[np.argsort(np.linalg.norm(Z[idx] - cents[c], axis=1))[:n_examples]] if c >= 0 else idx[:n_examples]
-        prof = format_profile([outs[i][0] for i in idx], [outs[i][1] for i in idx], [otok[i] for i in idx])
+        prof = format_profile([outs[i][0] for i in idx], [outs[i][1] for i in idx], [otok[i] for i in idx],
+                              [prompts[i] for i in idx])
+        examples = [{"call_id": df["call_id"][int(i)], "user": parts[i]["user"][:160], "output": outs[i][1][:160]}
+                    for i in near]
         cards.append({"cluster": int(c), "size": int(len(idx)), "share_calls": round(len(idx) / len(df), 4),
                       "share_tokens": round((sum(ptok[i] for i in idx) + sum(otok[i] for i in idx)) / max(1, total_tok), 4),
                       "keywords": keys[int(c)], "nodes": dict(Counter(df["node"][int(i)] for i in idx).most_common(3)),
-                      "examples": [{"call_id": df["call_id"][int(i)], "user": parts[i]["user"][:160], "output": outs[i][1][:160]} for i in near],
+                      "tokens_per_call": round(float(np.mean([ptok[i] + otok[i] for i in idx])), 1),
+                      "template": card_template([parts[i] for i in idx]), "examples": examples,
                       "format": prof, "slm_suitability": suitability(prof, len(idx)) if c >= 0 else None})
     return cards
 
@@ -204,27 +393,47 @@ def plot_clusters(Z, labels, cards, out_dir) -> list[Path]:
     paths.append(out_dir / "cluster_formats.png"); ax.figure.savefig(paths[-1], dpi=110, bbox_inches="tight"); plt.close(ax.figure)
     return paths
 
-# %% ../nbs/04_cluster.ipynb #69f3aa19
+# %% ../nbs/04_cluster.ipynb #b4d020c0
+def save_space(path, pca, Z, labels, weights):
+    "What a router needs to place a new call in the reduced space: PCA, weights, centroids and reach."
+    cents = centroids(Z, labels)
+    np.savez(path, pca_mean=pca.mean_, pca_components=pca.components_, weights=np.array([weights[p] for p in PARTS]),
+             cluster_ids=np.array(list(cents)),
+             centroids=np.stack(list(cents.values())) if cents else np.zeros((0, Z.shape[1])),
+             reach=np.array(list(reach(Z, labels, cents).values())))
+
+def load_templates(run_dir) -> Templates | None:
+    "The run's templates (None for a run clustered before templates were kept)."
+    p = Path(run_dir) / "templates.json"
+    return Templates.from_json(json.loads(p.read_text())) if p.exists() else None
+
+# %% ../nbs/04_cluster.ipynb #1d98d725
 def run_cluster(run_dir, weights=None, n_components=10, min_cluster_size=0, noise="reassign", seed=0, embedder=None,
-                progress=False) -> dict:
+                progress=False, min_share=0.15, min_df=3) -> dict:
+    "Cluster `curated.parquet` of `run_dir` into task types; write clusters, cards, the space and the templates."
     run_dir = Path(run_dir)
     df = pl.read_parquet(run_dir / "curated.parquet")
     features = df.drop([c for c in EVAL_ONLY if c in df.columns])          # clustering never sees evaluation fields
     embedder = embedder or load_embedder()
     weights = weights or {"instruction": 1.0, "tools": 1.0, "user": 0.5}
-    X = embed_calls([json.loads(r) for r in features["request"]], embedder, weights, progress)
+    reqs = [json.loads(r) for r in features["request"]]
+    templates = Templates.fit(reqs, min_share, min_df)
+    X = embed_calls(reqs, embedder, weights, progress, templates)
     pca, Z = reduce(X, n_components, seed)
-    labels = cluster(Z, features["call_id"].to_list(), min_cluster_size, noise)
-    cards = cluster_cards(features, labels, Z, embedder.tokenizer)
-    pl.DataFrame({"call_id": features["call_id"], "cluster": labels.astype(np.int64), "x": Z[:, 0], "y": Z[:, 1] if Z.shape[1] > 1 else 0.0}
-                 ).write_parquet(run_dir / "clusters.parquet")
-    cents = centroids(Z, labels)
-    np.savez(run_dir / "cluster_space.npz", pca_mean=pca.mean_, pca_components=pca.components_, weights=np.array([weights[p] for p in PARTS]),
-             cluster_ids=np.array(list(cents)), centroids=np.stack(list(cents.values())) if cents else np.zeros((0, Z.shape[1])),
-             reach=np.array(list(reach(Z, labels, cents).values())))
-    out = {"params": {"weights": weights, "n_components": n_components, "min_cluster_size": min_cluster_size, "noise": noise, "seed": seed},
-           "n_calls": len(df), "n_clusters": len(cents), "noise_marker": -1, "cards": cards}
-    if "task" in df.columns and df["task"].null_count() < len(df): out["scores_vs_task"] = cluster_scores(labels, df["task"].fill_null("?"))
+    keys, slotted = template_keys([task_parts(q, templates) for q in reqs])
+    kinds = call_signatures(reqs, [json.loads(r) if r else None for r in features["response"]])
+    labels = cluster(Z, features["call_id"].to_list(), min_cluster_size, noise, keys, slotted, kinds)
+    cards = cluster_cards(features, labels, Z, embedder.tokenizer, templates)
+    (run_dir / "templates.json").write_text(json.dumps(templates.to_json(), ensure_ascii=False))
+    pl.DataFrame({"call_id": features["call_id"], "cluster": labels.astype(np.int64), "x": Z[:, 0],
+                  "y": Z[:, 1] if Z.shape[1] > 1 else 0.0}).write_parquet(run_dir / "clusters.parquet")
+    save_space(run_dir / "cluster_space.npz", pca, Z, labels, weights)
+    params = {"weights": weights, "n_components": n_components, "min_cluster_size": min_cluster_size, "noise": noise,
+              "seed": seed, "min_share": min_share, "min_df": min_df}
+    out = {"params": params, "n_calls": len(df), "n_clusters": len(set(labels.tolist()) - {-1}), "noise_marker": -1,
+           "cards": cards}
+    if "task" in df.columns and df["task"].null_count() < len(df):
+        out["scores_vs_task"] = cluster_scores(labels, df["task"].fill_null("?"))
     (run_dir / "clusters.json").write_text(json.dumps(out, indent=1, default=float))
     plot_clusters(Z, labels, cards, run_dir / "plots")
     return out

@@ -329,7 +329,7 @@ def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: 
     return out, counts
 
 # %% ../nbs/03_curate.ipynb #0fe6f228
-def filter_reason(row: dict, exclude_nodes=(), max_prompt_chars: int = 20000) -> str | None:
+def filter_reason(row: dict, exclude_nodes=(), max_prompt_chars: int | None = None) -> str | None:
     if row["status"] != "ok": return "failed call"
     if row["node"] in exclude_nodes: return f"out of scope: node {row['node']}"
     resp = json.loads(row["response"]) if row["response"] else {}
@@ -337,7 +337,7 @@ def filter_reason(row: dict, exclude_nodes=(), max_prompt_chars: int = 20000) ->
     msg = ch.get("message") or {}
     if not (msg.get("content") or "").strip() and not msg.get("tool_calls"): return "empty response"
     if ch.get("finish_reason") == "length": return "truncated response"
-    if len(row["request"]) > max_prompt_chars: return "over-long prompt"
+    if max_prompt_chars and len(row["request"]) > max_prompt_chars: return "over-long prompt"
     return None
 
 # %% ../nbs/03_curate.ipynb #25c71ec2
@@ -356,7 +356,7 @@ def dedupe_keys(row: dict) -> tuple[str, str]:
     return hashlib.sha256(c.encode()).hexdigest(), hashlib.sha256(near.encode()).hexdigest()
 
 # %% ../nbs/03_curate.ipynb #ac845759
-def curate(calls: pl.DataFrame, exclude_nodes=(), max_prompt_chars: int = 20000, near_dedupe: bool = True,
+def curate(calls: pl.DataFrame, exclude_nodes=(), max_prompt_chars: int | None = None, near_dedupe: bool = True,
            pii_config: str = "slm_agents", pii_threshold: float = 0.35, pii_entities=None, pii_scope: str = "record",
            pii_skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     "Curated calls, quarantine rows and a report."

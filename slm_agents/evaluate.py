@@ -17,8 +17,8 @@ from .select import score_output, target_text
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'sweep', 'apgr', 'metrics', 'plot_curve',
-           'plot_quality', 'write_report', 'run_evaluate']
+__all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics',
+           'metrics', 'plot_curve', 'plot_quality', 'write_report', 'run_evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #ece643e0
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
@@ -55,7 +55,7 @@ def replay(router: Router, rows: list[dict], formats: dict, tok, batch_size: int
                     "slm_valid": None if text is None else validate(e["format"], text, q, labels) is None,
                     "slm_score": None if text is None else score_output(fmt, text, r, labels)[0], "llm_score": llm_score(fmt, r, labels),
                     "llm_in": _ntok(tok, [prompt_text(tok, render_messages(q))])[0], "llm_out": _ntok(tok, [target_text(json.loads(r["response"]))])[0],
-                    "slm_in": _ntok(tok, specialist_prompts(tok, [q], e.get("prune_rule"), router.specialist(d.cluster)[2]))[0] if text is not None else 0,
+                    "slm_in": _ntok(tok, specialist_prompts(tok, [q], e.get("prune_rule"), router.specialist(d.cluster)[2], e.get("context_tokens")))[0] if text is not None else 0,
                     "slm_out": _ntok(tok, [text])[0] if text else 0, "decide_ms": d.decide_ms, "slm_ms": ms.get(i, 0.0)})
     return pl.DataFrame(out, schema=PRED_SCHEMA)
 
@@ -127,23 +127,59 @@ def apgr(p: pl.DataFrame, curve: pl.DataFrame) -> float | None:
     best = [ys[xs == x].max() for x in np.unique(xs)]       # at equal cost, the better point
     return round(float(np.trapezoid(best, np.unique(xs))), 4)
 
-# %% ../nbs/08_evaluate.ipynb #9b8a7b49
-def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, timing: dict) -> dict:
-    run_dir = Path(run_dir)
-    cl, rc = json.loads((run_dir / "clusters.json").read_text()), json.loads((run_dir / "router" / "router.json").read_text())
-    cur = json.loads((run_dir / "curation.json").read_text()) if (run_dir / "curation.json").exists() else {}
-    n_calls = pl.scan_parquet(run_dir / "calls.parquet").select(pl.len()).collect().item() if (run_dir / "calls.parquet").exists() else None
-    n_quar = pl.scan_parquet(run_dir / "quarantine.parquet").select(pl.len()).collect().item() if (run_dir / "quarantine.parquet").exists() else 0
-    sc = cl.get("scores_vs_task") or {}
+# %% ../nbs/08_evaluate.ipynb #5dd5d0c3
+def traffic_rates(per: dict, sizes: dict, n_ingested: int) -> dict:
+    "`replacement_rate_all`, `quality_retention_all` and the set-aside share over all `n_ingested` calls."
+    n = max(1, n_ingested)
+    replaced, kept, counted = 0.0, 0.0, 0
+    for cid, e in per.items():
+        share = sizes.get(cid, 0) / n
+        counted += sizes.get(cid, 0)
+        has = bool(e.get("n")) and e.get("quality_retention") is not None
+        replaced += share * (e.get("replacement_rate") or 0.0 if has else 0.0)
+        kept += share * (e["quality_retention"] if has else 1.0)
+    aside = max(0.0, 1 - counted / n)
+    return {"replacement_rate_all": round(replaced, 4), "quality_retention_all": round(kept + aside, 4),
+            "share_set_aside": round(aside, 4)}
+
+# %% ../nbs/08_evaluate.ipynb #ea9a9210
+def _count(path) -> int | None:
+    return pl.scan_parquet(path).select(pl.len()).collect().item() if Path(path).exists() else None
+
+def cluster_metrics(p: pl.DataFrame, rc: dict) -> dict:
+    "Per cluster of the router: its route and reason, the replay numbers and APGR."
     per = {}
     for cid, e in sorted(rc["clusters"].items(), key=lambda kv: int(kv[0])):
         sub = p.filter(pl.col("cluster") == int(cid))
-        per[cid] = {"route": e["route"], "model": e.get("model"), "reason": e["reason"], "format": e.get("format")} | summarise(sub) | {"apgr": apgr(sub, sweep(sub, min_cluster_confidence=rc["min_cluster_confidence"]))}
-    return {"n_calls": n_calls, "n_quarantined": n_quar, "n_curated": cur.get("n_curated", cl["n_calls"]), "n_eval": len(p),
-            "clustering": {"n_clusters": cl["n_clusters"], "noise_share": sc.get("noise_share"), "ari": sc.get("ari"), "nmi": sc.get("nmi")},
-            "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]},
-            "clusters": per} | {k: v for k, v in summarise(p).items() if k != "n"} | {
-            "cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve), "assumptions": assumptions, "timing": timing}
+        head = {"route": e["route"], "model": e.get("model"), "reason": e["reason"], "format": e.get("format")}
+        curve = sweep(sub, min_cluster_confidence=rc["min_cluster_confidence"])
+        per[cid] = head | summarise(sub) | {"apgr": apgr(sub, curve)}
+    return per
+
+# %% ../nbs/08_evaluate.ipynb #734991a0
+def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, timing: dict) -> dict:
+    "The run's `metrics.json` numbers from replayed calls `p` and the run's stage outputs."
+    run_dir = Path(run_dir)
+    cl = json.loads((run_dir / "clusters.json").read_text())
+    rc = json.loads((run_dir / "router" / "router.json").read_text())
+    cur = _json(run_dir, "curation.json", {})
+    n_calls, n_quar = _count(run_dir / "calls.parquet"), _count(run_dir / "quarantine.parquet") or 0
+    n_ingested = n_calls if n_calls is not None else cl["n_calls"]
+    sizes = {str(c["cluster"]): c["size"] for c in cl["cards"]}
+    per = cluster_metrics(p, rc)
+    for cid, e in per.items(): e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
+    sc = cl.get("scores_vs_task") or {}
+    clustering = {"n_clusters": cl["n_clusters"], "noise_share": sc.get("noise_share"), "ari": sc.get("ari"),
+                  "nmi": sc.get("nmi")}
+    overall = {k: v for k, v in summarise(p).items() if k != "n"}
+    eligible = {"replacement_rate_eligible": overall["replacement_rate"],
+                "quality_retention_eligible": overall["quality_retention"]}
+    return ({"n_calls": n_calls, "n_quarantined": n_quar, "n_curated": cur.get("n_curated", cl["n_calls"]),
+             "n_eval": len(p)} | traffic_rates(per, sizes, n_ingested) | eligible
+            | {"clustering": clustering, "clusters": per,
+               "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]}}
+            | overall | {"cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve),
+                         "assumptions": assumptions, "timing": timing})
 
 # %% ../nbs/08_evaluate.ipynb #08c0e30a
 def plot_curve(curve: pl.DataFrame, p: pl.DataFrame, path, title: str = "cost–quality") -> Path:
@@ -186,12 +222,29 @@ def _json(run_dir, name, default=None):
 
 # %% ../nbs/08_evaluate.ipynb #adea9765
 def _headline(m: dict) -> str:
+    "The report's first lines: the share of all ingested traffic served by specialists, then the eligible calls."
     stays = [c for c, e in m["clusters"].items() if e["route"] == "llm"]
-    if not m["n_eval"]: return f"<p class=big>No held-out test calls to replay. {len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>"
-    return (f"<p class=big>Specialist SLMs served <b>{m['replacement_rate']:.0%}</b> of {m['n_eval']} held-out calls "
-            f"({m['replacement_rate_tokens']:.0%} of LLM tokens) at <b>{(m['quality_retention'] or 0):.1%}</b> of LLM-only quality, "
-            f"for <b>{m['cost_ratio']:.1%}</b> of LLM-only cost (parameters × tokens). "
-            f"{len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>")
+    n_all = m["n_calls"] if m["n_calls"] is not None else m["n_curated"]
+    head = (f"<p class=big>Specialist SLMs would serve <b>{m['replacement_rate_all']:.1%}</b> of all {n_all} ingested "
+            f"calls at <b>{m['quality_retention_all']:.1%}</b> of LLM-only quality (set-aside, noise and LLM-kept calls "
+            f"counted as LLM-served; {m['share_set_aside']:.0%} set aside by curation). ")
+    if not m["n_eval"]:
+        return head + f"No held-out test calls to replay. {len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>"
+    return head + (f"On the {m['n_eval']} held-out eligible calls: {m['replacement_rate']:.0%} served by SLMs "
+                   f"({m['replacement_rate_tokens']:.0%} of LLM tokens) at {(m['quality_retention'] or 0):.1%} retention, "
+                   f"for {m['cost_ratio']:.1%} of LLM-only cost (parameters × tokens). "
+                   f"{len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>")
+
+def _plan_html(plan: dict) -> str:
+    "The training plan: budget, time left for training, and per cluster what was planned and why."
+    if not plan: return ""
+    cols = ["cluster", "status", "steps", "format", "n_train", "share_calls", "tokens_per_call", "expected_quality",
+            "value", "seconds_per_step", "overhead_s", "reason"]
+    head = (f"<p>Training plan (<code>plan.json</code>): budget {plan.get('budget_minutes')} min for the run; "
+            f"{plan.get('spent_before_s', 0):.0f} s spent before training, {plan.get('reserve_s', 0):.0f} s reserved, "
+            f"{plan.get('available_s', 0):.0f} s planned for training and the specialists' answers."
+            if not plan.get("steps") else f"<p>Training plan: fixed {plan['steps']} steps per cluster (no budget planning).")
+    return head + "</p>" + _table(plan.get("clusters") or [], cols)
 
 def write_report(run_dir, m: dict) -> Path:
     "Write `report.html` for a run with `metrics.json`-style numbers `m`."
@@ -199,6 +252,7 @@ def write_report(run_dir, m: dict) -> Path:
     cl, sel, ft = _json(run_dir, "clusters.json", {}), _json(run_dir, "selection.json", {}), _json(run_dir, "finetune.json", {})
     rc, cur, prov = _json(run_dir, "router/router.json", {}), _json(run_dir, "curation.json", {}), _json(run_dir, "provenance.json", {})
     cards = [{"cluster": c["cluster"], "size": c["size"], "share of calls": c["share_calls"], "format": c["format"]["dominant"],
+              "template": (c.get("template") or {}).get("instruction", "")[:160],
               "keywords": ", ".join(c["keywords"][:6]), "suitability": c["slm_suitability"], "example": (c["examples"] or [{}])[0].get("user", "")[:90]}
              for c in cl.get("cards", [])]
     selr = [{"cluster": c, "format": e["format"], "train": e.get("n_train"), "route": e["route"], "model": e.get("model"), "reason": e["reason"]}
@@ -206,7 +260,7 @@ def write_report(run_dir, m: dict) -> Path:
     ftr = [{"cluster": c, "examples": v["train"]["n_examples"], "steps": v["train"]["config"]["steps"], "backend": v["train"]["backend"],
             "minutes": round(v["train"]["seconds"] / 60, 1), "tokens/example": v["train"]["tokens_per_example"], "base": v["base"]["score"],
             "fine-tuned": v["finetuned"]["score"]} for c, v in ft.items()]
-    per = [{"cluster": c, "route": e["route"], "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
+    per = [{"cluster": c, "share of traffic": e.get("share_all"), "route": e["route"], "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
             "retention": e.get("quality_retention"), "served by SLM": e.get("replacement_rate"), "APGR": e.get("apgr")} for c, e in m["clusters"].items()]
     stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
     parts = [f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>", _headline(m),
@@ -215,7 +269,7 @@ def write_report(run_dir, m: dict) -> Path:
              "<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), _img(plots / "cluster_map.png"), _img(plots / "cluster_sizes.png"),
              _img(plots / "cluster_formats.png"), _table(cards),
              "<h2>3. Model selection (S4)</h2>", _table(selr),
-             "<h2>4. Fine-tuning (S5)</h2>", _table(ftr), "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
+             "<h2>4. Fine-tuning (S5)</h2>", _plan_html(_json(run_dir, "plan.json", {})), _table(ftr), "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
              "<h2>5. Router (S6)</h2>", _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
              f"<p>In use: <b>{html.escape(str(rc.get('classifier')))}</b>; clusters served below cluster confidence "
              f"{rc.get('min_cluster_confidence')} fall back. Decision latency: {html.escape(json.dumps(m['timing'].get('decision_latency', {})))}</p>",

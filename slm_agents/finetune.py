@@ -5,11 +5,12 @@
 # %% ../nbs/06_finetune.ipynb #2a1a82f5
 from __future__ import annotations
 import hashlib, importlib.util, json, logging, math, random, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-import numpy as np, polars as pl
+import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
-from .models import REGISTRY, generate, load, load_tokenizer, materialise, prompt_text, render_messages, with_tools_note
+from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
+                               render_messages, with_tools_note)
 from .select import few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
            'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'length_grouped_batches',
-           'train_lora', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality',
-           'run_finetune', 'learning_curve', 'plot_curve_points']
+           'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer',
+           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step',
+           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'run_finetune', 'learning_curve',
+           'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -28,7 +31,7 @@ class TrainConfig:
     dropout: float = 0.05
     target_modules: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")
     lr: float = 2e-4
-    steps: int = 60
+    steps: int | None = None      # optimizer steps per adapter (None: the budget planner decides per cluster)
     batch_size: int = 8
     max_length: int = 384
     warmup: int = 5
@@ -39,6 +42,7 @@ class TrainConfig:
     shots: int = 0          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
     group_by_length: bool = False # batches of similar length (less padding), in random order
+    context_tokens: int = 2048    # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
 
 def pick_backend(name: str = "auto") -> str:
     "unsloth when CUDA and the package are there (or asked for), else peft."
@@ -122,14 +126,19 @@ def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
     "The request pruned by `rule`, with retrieved (user turn, answer) examples before its last user turn."
     return few_shot_messages(prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots])
 
-def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None) -> list[str]:
+def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None,
+                       max_tokens: int | None = None) -> list[str]:
+    "The specialist's prompts: pruned, with retrieved examples, within `max_tokens` (oldest turns dropped first)."
     shots = bank.nearest(requests, bank.k) if bank is not None else [[] for _ in requests]
-    return [prompt_text(tok, specialist_messages(q, rule, s)) for q, s in zip(requests, shots)]
+    msgs = [specialist_messages(q, rule, s) for q, s in zip(requests, shots)]
+    return [prompt_text(tok, fit_messages(tok, m, max_tokens)) for m in msgs]
 
 # %% ../nbs/06_finetune.ipynb #685d08ff
 def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dict:
-    p = tok(prompt_text(tok, messages), add_special_tokens=False)["input_ids"]
+    "Token ids and labels (answer only) of one example; the prompt fitted into what the answer leaves of `max_length`."
     a = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    messages = fit_messages(tok, messages, max(1, max_length - len(a)))
+    p = tok(prompt_text(tok, messages), add_special_tokens=False)["input_ids"]
     p = p[-max(1, max_length - len(a)):]
     return {"input_ids": p + a, "labels": [-100] * len(p) + a}
 
@@ -191,32 +200,59 @@ def train_lora(base: str, examples: list[dict], cfg: TrainConfig, pad_id: int, p
     model.eval()
     return model, losses, backend, time.perf_counter() - t0
 
-# %% ../nbs/06_finetune.ipynb #3742a652
-def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress: bool = False) -> dict:
-    "Train a LoRA adapter on call rows (request, response) and save it to `out_dir`."
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
+# %% ../nbs/06_finetune.ipynb #a6ab746d
+@dataclass
+class TrainingData:
+    "A cluster's training calls as the specialist sees them: tokenizer, pruning rule, example bank, token ids."
+    tok: object
+    requests: list
+    answers: list
+    rule: dict | None
+    bank: ShotBank | None
+    examples: list
+
+def training_data(base: str, rows: list[dict], cfg: TrainConfig) -> TrainingData:
+    "Tokenised examples of call rows (request, response) for `base`, pruned and with retrieved examples per `cfg`."
     tok = load_tokenizer(materialise(base))
-    reqs = [json.loads(x["request"]) for x in rows]; answers = [target_text(json.loads(x["response"])) for x in rows]
+    reqs = [json.loads(x["request"]) for x in rows]
+    answers = [target_text(json.loads(x["response"])) for x in rows]
     rule = pruning_rule(reqs, cfg.compact_tools) if cfg.prune else None
     bank = ShotBank.build(reqs, answers, cfg.shots) if cfg.shots else None
     shots = bank.nearest(reqs, cfg.shots, exclude=range(len(reqs))) if bank else [[] for _ in reqs]
-    examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length) for q, a, s in zip(reqs, answers, shots)]
-    model, losses, backend, secs = train_lora(base, examples, cfg, tok.pad_token_id, progress)
-    model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
-    if bank: bank.save(out_dir)
-    info = {"base_model": base, "base_path": str(materialise(base)), "backend": backend, "config": asdict(cfg), "prune_rule": rule,
-            "n_examples": len(examples), "tokens_per_example": round(float(np.mean([len(e["input_ids"]) for e in examples])), 1),
-            "data_sha256": hashlib.sha256("\n".join(json.dumps([q, a], sort_keys=True) for q, a in zip(reqs, answers)).encode()).hexdigest(),
-            "seconds": round(secs, 1), "seconds_per_step": round(secs / max(1, cfg.steps), 3), "final_loss": losses[-1] if losses else None}
-    (out_dir / "train_config.json").write_text(json.dumps(info, indent=1)); (out_dir / "train_log.json").write_text(json.dumps({"loss": losses}))
+    examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length)
+                for q, a, s in zip(reqs, answers, shots)]
+    return TrainingData(tok, reqs, answers, rule, bank, examples)
+
+# %% ../nbs/06_finetune.ipynb #bb99bf71
+def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress: bool = False) -> dict:
+    "Train a LoRA adapter on call rows (request, response) and save it to `out_dir`."
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    d = training_data(base, rows, cfg)
+    model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok.pad_token_id, progress)
+    model.save_pretrained(out_dir)
+    d.tok.save_pretrained(out_dir)
+    if d.bank: d.bank.save(out_dir)
+    pairs = "\n".join(json.dumps([q, a], sort_keys=True) for q, a in zip(d.requests, d.answers))
+    info = {"base_model": base, "base_path": str(materialise(base)), "backend": backend, "config": asdict(cfg),
+            "prune_rule": d.rule, "n_examples": len(d.examples),
+            "tokens_per_example": round(float(np.mean([len(e["input_ids"]) for e in d.examples])), 1),
+            "data_sha256": hashlib.sha256(pairs.encode()).hexdigest(), "seconds": round(secs, 1),
+            "seconds_per_step": round(secs / max(1, cfg.steps), 3), "final_loss": losses[-1] if losses else None}
+    (out_dir / "train_config.json").write_text(json.dumps(info, indent=1))
+    (out_dir / "train_log.json").write_text(json.dumps({"loss": losses}))
     plot_loss(losses, out_dir / "loss.png", title=out_dir.name)
     return info
 
 def plot_loss(losses, path, title=""):
     import matplotlib; matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
-    fig, ax = plt.subplots(figsize=(5, 3)); sns.lineplot(x=range(1, len(losses) + 1), y=losses, ax=ax)
-    ax.set(xlabel="step", ylabel="loss", title=f"training loss {title}"); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    fig, ax = plt.subplots(figsize=(5, 3))
+    sns.lineplot(x=range(1, len(losses) + 1), y=losses, ax=ax)
+    ax.set(xlabel="step", ylabel="loss", title=f"training loss {title}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 # %% ../nbs/06_finetune.ipynb #97be5402
 def load_adapter(adapter_dir, merge: bool = False):
@@ -231,41 +267,181 @@ def load_adapter(adapter_dir, merge: bool = False):
 
 # %% ../nbs/06_finetune.ipynb #34f43114
 def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None,
-           bank: ShotBank | None = None) -> list[str]:
+           bank: ShotBank | None = None, context_tokens: int | None = None) -> list[str]:
     from slm_agents.select import MAX_NEW
-    return generate(model, tok, specialist_prompts(tok, requests, rule, bank), max_new_tokens or MAX_NEW[fmt], batch_size)
+    prompts = specialist_prompts(tok, requests, rule, bank, context_tokens)
+    return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size)
 
 def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8) -> list[str]:
     "`answer` with the adapter's own pruning rule and retrieved examples."
-    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=ShotBank.load(adapter_dir))
+    bank, window = ShotBank.load(adapter_dir), info["config"].get("context_tokens")
+    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=bank, context_tokens=window)
 
 def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     s = [score_output(fmt, o, x, labels) for o, x in zip(outs, rows)]
     return {"score": round(float(np.mean([a for a, _ in s])), 4), "valid": round(float(np.mean([v for _, v in s])), 4), "n": len(s)}
 
-# %% ../nbs/06_finetune.ipynb #c1fe366c
-def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None, progress: bool = False,
-                 eval_base: bool = True) -> dict:
-    "Train and score an adapter for each cluster routed to an SLM (or only those in `clusters`)."
+# %% ../nbs/06_finetune.ipynb #56ee034c
+@dataclass
+class PlanItem:
+    "One cluster in the training plan."
+    cluster: int
+    model: str
+    format: str
+    n_train: int
+    share_calls: float
+    tokens_per_call: float
+    expected_quality: float
+    value: float                  # share of traffic × LLM tokens per call × expected quality
+    seconds_per_step: float = 0.0
+    overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
+    steps: int = 0
+    status: str = "left out"      # "train" or "left out"
+    reason: str = ""
+
+def expected_quality(entry: dict) -> float:
+    "Halfway between the chosen model's best zero/few-shot score and 1."
+    b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
+    best = max((b[m]["score"] for m in ("zero_shot", "few_shot") if m in b), default=0.0)
+    return round(0.5 + 0.5 * best, 4)
+
+# %% ../nbs/06_finetune.ipynb #47f369fd
+def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max_epochs: float = 3.0,
+             batch_size: int = 8) -> list[PlanItem]:
+    "Steps per cluster within `available_s`: `min_steps` each in order of value while they fit, the rest by value."
+    items = sorted(items, key=lambda x: -x.value)
+    left = available_s
+    for it in items:
+        cap = max(min_steps, math.ceil(max_epochs * it.n_train / batch_size))
+        need = it.overhead_s + min_steps * it.seconds_per_step
+        if need > left:
+            it.status, it.reason = "left out", f"does not fit: needs {need:.0f} s, {max(0, left):.0f} s left"
+            continue
+        it.status, it.steps, it.reason = "train", min_steps, ""
+        it._cap, left = cap, left - need
+    chosen = [it for it in items if it.status == "train"]
+    while left > 1 and chosen:
+        open_ = [it for it in chosen if it.steps < it._cap]
+        if not open_: break
+        total = sum(it.value for it in open_) or 1.0
+        spent = 0.0
+        for it in open_:
+            extra = min(it._cap - it.steps, int(left * it.value / total / max(it.seconds_per_step, 1e-6)))
+            it.steps += extra
+            spent += extra * it.seconds_per_step
+        if spent < 1: break
+        left -= spent
+    for it in chosen:
+        del it._cap
+        it.reason = f"{it.steps} steps, about {it.steps * it.seconds_per_step / 60:.1f} min of training"
+    return items
+
+# %% ../nbs/06_finetune.ipynb #7ef127b4
+def probe_seconds_per_step(base: str, rows: list[dict], cfg: TrainConfig, n: int = 3) -> float:
+    "Seconds per optimizer step of `cfg` on a cluster's own calls, from `n` probe steps (model loading excluded)."
+    d = training_data(base, rows, cfg)
+    _, _, _, secs = train_lora(base, d.examples, replace(cfg, steps=n, warmup=0), d.tok.pad_token_id)
+    return secs / n
+
+def spent_seconds(run_dir) -> float:
+    "Seconds the run's stages took so far (`timing.json`, written by the pipeline)."
+    p = Path(run_dir) / "timing.json"
+    return float(sum(json.loads(p.read_text()).get("stages", {}).values())) if p.exists() else 0.0
+
+def _later_calls(run_dir) -> int:
+    "Held-out calls each specialist answers after this stage: router calibration and evaluation."
+    p = Path(run_dir) / "params.yaml"
+    params = yaml.safe_load(p.read_text()) if p.exists() else {}
+    pick = lambda *keys, default: next((params[k] for k in keys if k in params), default)
+    return int(pick("router.n_val", "n_val", default=40)) + int(pick("evaluate.n_test", "n_test", default=60))
+
+# %% ../nbs/06_finetune.ipynb #d08b0c96
+def plan_items(run_dir) -> list[PlanItem]:
+    "A plan item per cluster S4 routed to an SLM, valued by expected savings."
     run_dir = Path(run_dir)
     sel = json.loads((run_dir / "selection.json").read_text())
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
-    (run_dir / "adapters").mkdir(exist_ok=True); (run_dir / "plots").mkdir(exist_ok=True); out, bases = {}, {}
+    cards = {str(c["cluster"]): c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
+    items = []
     for cid, e in sel.items():
-        if e["route"] != "slm" or (clusters is not None and int(cid) not in clusters): continue
-        rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id").to_dicts()
-        train = [x for x in rows if split_of(x) == "train"][:n_train_max]; test = [x for x in rows if split_of(x) == "test"][:n_eval]
-        info = fit_adapter(e["model"], train, run_dir / "adapters" / cid, cfg, progress)
+        if e["route"] != "slm": continue
+        card, q = cards[cid], expected_quality(e)
+        tpc = card.get("tokens_per_call") or 1.0
+        items.append(PlanItem(int(cid), e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
+                              round(card["share_calls"] * tpc * q, 4)))
+    return items
+
+def _gen_seconds(entry: dict) -> float:
+    "Seconds per answered call S4 measured for the chosen model on this cluster (1 s when not measured)."
+    b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
+    return float((b.get("few_shot") or {}).get("seconds_per_call") or 1.0)
+
+# %% ../nbs/06_finetune.ipynb #33a92ead
+def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n_eval: int, min_steps: int = 30,
+                  max_epochs: float = 3.0, fixed_reserve_s: float = 90.0, progress: bool = False) -> dict:
+    "The training plan (steps per cluster, what is left out and why); written to `plan.json`."
+    run_dir, t0 = Path(run_dir), time.perf_counter()
+    sel = json.loads((run_dir / "selection.json").read_text())
+    items, out = plan_items(run_dir), {"budget_minutes": budget, "steps": cfg.steps}
+    if cfg.steps:                                        # fixed steps: every selected cluster, no budget planning
+        for it in items: it.status, it.steps, it.reason = "train", cfg.steps, f"fixed {cfg.steps} steps"
+    else:
+        later = _later_calls(run_dir) + n_eval
+        for it in tqdm(items, desc="probe steps", disable=not progress):
+            it.seconds_per_step = round(probe_seconds_per_step(it.model, rows[it.cluster], cfg), 3)
+            it.overhead_s = round(_gen_seconds(sel[str(it.cluster)]) * later + 10, 1)
+        spent = spent_seconds(run_dir) + time.perf_counter() - t0
+        available = (budget or 60) * 60 - spent - fixed_reserve_s
+        items = allocate(items, available, min_steps, max_epochs, cfg.batch_size)
+        out |= {"spent_before_s": round(spent, 1), "reserve_s": fixed_reserve_s, "available_s": round(available, 1),
+                "min_steps": min_steps, "max_epochs": max_epochs}
+    out["clusters"] = [asdict(it) for it in sorted(items, key=lambda x: -x.value)]
+    (run_dir / "plan.json").write_text(json.dumps(out, indent=1))
+    return out
+
+# %% ../nbs/06_finetune.ipynb #1dedea22
+def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict], info: dict, bases: dict | None):
+    "Base and fine-tuned quality on held-out calls; the base from S4's zero-shot score unless `bases` (a model cache)."
+    labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
+    qs = [json.loads(x["request"]) for x in test]
+    ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / cid, merge=True)
+    if bases is not None:
+        if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate
+        base = quality(answer(*bases[e["model"]], qs, e["format"]), test, e["format"], labels)
+    else:
+        zero = e["baselines"][e["model"]]["zero_shot"]
+        base = {"score": zero["score"], "valid": zero["valid"], "n": e["n_eval"], "from": "select"}
+    outs = adapter_answer(Path(run_dir) / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"])
+    return {"model": e["model"], "format": e["format"], "train": info, "base": base,
+            "finetuned": quality(outs, test, e["format"], labels)}
+
+# %% ../nbs/06_finetune.ipynb #992bedeb
+def _cluster_rows(run_dir) -> dict:
+    "Curated calls per cluster id, in call-id order."
+    calls = pl.read_parquet(Path(run_dir) / "curated.parquet").join(
+        pl.read_parquet(Path(run_dir) / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    return {int(k[0]): g.sort("call_id").to_dicts() for k, g in calls.group_by("cluster")}
+
+def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None,
+                 progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
+                 max_epochs: float = 3.0) -> dict:
+    "Plan, then train and score an adapter for each planned cluster (or only those in `clusters`)."
+    run_dir = Path(run_dir)
+    sel = json.loads((run_dir / "selection.json").read_text())
+    by_cluster = _cluster_rows(run_dir)
+    train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
+    plan = plan_training(run_dir, cfg, budget, train_rows, n_eval, min_steps, max_epochs, progress=progress)
+    (run_dir / "adapters").mkdir(exist_ok=True)
+    (run_dir / "plots").mkdir(exist_ok=True)
+    out, bases = {}, {}
+    for it in plan["clusters"]:
+        cid = str(it["cluster"])
+        if it["status"] != "train" or (clusters is not None and int(cid) not in clusters): continue
+        e = sel[cid]
+        test = [x for x in by_cluster[int(cid)] if split_of(x) == "test"][:n_eval]
+        info = fit_adapter(e["model"], train_rows[int(cid)], run_dir / "adapters" / cid, replace(cfg, steps=it["steps"]),
+                           progress)
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((run_dir / "adapters" / cid / "loss.png").read_bytes())
-        labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
-        qs = [json.loads(x["request"]) for x in test]
-        ft_m, ft_t, ft_info = load_adapter(run_dir / "adapters" / cid, merge=True)
-        if eval_base:
-            if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate, shared by its clusters
-            base = quality(answer(*bases[e["model"]], qs, e["format"]), test, e["format"], labels)
-        else: base = {k: e["baselines"][e["model"]]["zero_shot"][k] for k in ("score", "valid")} | {"n": e["n_eval"], "from": "select"}
-        out[cid] = {"model": e["model"], "format": e["format"], "train": info, "base": base,
-                    "finetuned": quality(adapter_answer(run_dir / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"]), test, e["format"], labels)}
+        out[cid] = score_adapter(run_dir, cid, e, train_rows[int(cid)], test, info, bases if eval_base else None)
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
 

@@ -7,13 +7,15 @@ from __future__ import annotations
 import importlib, importlib.util, json, logging, os, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
+import numpy as np
 from tqdm.auto import tqdm
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'cache_dir', 'materialise', 'load_tokenizer', 'load',
-           'with_tools_note', 'render_messages', 'prompt_text', 'generate', 'generate_scored', 'throughput']
+           'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored',
+           'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -104,15 +106,67 @@ def with_tools_note(msgs: list[dict], tools_text: str) -> list[dict]:
     if msgs and msgs[0]["role"] == "system": return [{**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}] + msgs[1:]
     return [{"role": "system", "content": note}] + msgs
 
-def render_messages(request: dict) -> list[dict]:
-    "Chat messages for a request, with its tools described in the system turn."
-    msgs = [{"role": m["role"], "content": m.get("content") or ""} for m in request.get("messages", []) if m.get("role") in ("system", "user", "assistant")]
-    tools = request.get("tools") or []
-    return with_tools_note(msgs, json.dumps([t.get("function", t) for t in tools], ensure_ascii=False)) if tools else msgs
+# %% ../nbs/05a_models.ipynb #b3409940
+def _content(m: dict) -> str:
+    c = m.get("content")
+    if isinstance(c, list): return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
+    return c or ""
 
+def _chat_message(m: dict) -> dict:
+    "One message in the roles every chat template knows: tool calls as JSON text, tool results as a user turn."
+    text = _content(m)
+    if m.get("role") == "assistant" and m.get("tool_calls"):
+        calls = [{"name": t["function"]["name"], "arguments": _arguments(t["function"].get("arguments"))}
+                 for t in m["tool_calls"]]
+        text = (text + "\n" if text else "") + json.dumps(calls, ensure_ascii=False)
+    if m.get("role") == "tool": return {"role": "user", "content": f"[tool result]\n{text}"}
+    return {"role": m["role"], "content": text}
+
+def _arguments(a):
+    if not isinstance(a, str): return a or {}
+    try: return json.loads(a or "{}")
+    except ValueError: return a
+
+def render_messages(request: dict) -> list[dict]:
+    "Chat messages for a request (earlier tool calls and results included), with its tools described in the system turn."
+    roles = ("system", "user", "assistant", "tool")
+    msgs = []
+    for m in (_chat_message(m) for m in request.get("messages", []) if m.get("role") in roles):
+        if msgs and msgs[-1]["role"] == m["role"]:          # consecutive turns of one role become one
+            msgs[-1] = {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + m["content"]}
+        else: msgs.append(m)
+    tools = request.get("tools") or []
+    if not tools: return msgs
+    return with_tools_note(msgs, json.dumps([t.get("function", t) for t in tools], ensure_ascii=False))
+
+# %% ../nbs/05a_models.ipynb #a23c78cf
 def prompt_text(tok, messages: list[dict]) -> str:
     if tok.chat_template: return tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     return "".join(f"{m['role']}: {m['content']}\n" for m in messages) + "assistant:"
+
+# %% ../nbs/05a_models.ipynb #f8aa9182
+def _cut_head(tok, text: str, n_tokens: int) -> str:
+    "The last `n_tokens` tokens of `text`."
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= n_tokens else tok.decode(ids[-max(0, n_tokens):]) if n_tokens > 0 else ""
+
+def fit_messages(tok, messages: list[dict], max_tokens: int | None, per_turn: int = 8) -> list[dict]:
+    "`messages` within `max_tokens`: system turn kept, oldest turns dropped first, then the longest turn's head cut."
+    if not max_tokens or not messages: return messages
+    head = messages[:1] if messages[0]["role"] == "system" else []
+    rest = messages[len(head):]
+    size = lambda m: len(tok(m["content"], add_special_tokens=False)["input_ids"]) + per_turn
+    n = [size(m) for m in head + rest]
+    while len(rest) > 1 and sum(n) > max_tokens:
+        rest, n = rest[1:], n[:len(head)] + n[len(head) + 1:]
+    out = head + rest
+    while sum(n) > max_tokens:
+        i = int(np.argmax(n))
+        keep = max(0, n[i] - per_turn - (sum(n) - max_tokens))
+        out[i] = {**out[i], "content": _cut_head(tok, out[i]["content"], keep)}
+        n[i] = size(out[i])
+        if keep == 0: break
+    return out
 
 # %% ../nbs/05a_models.ipynb #18e55fe7
 def _stop_ids(tok) -> list[int]:

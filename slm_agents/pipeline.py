@@ -13,8 +13,8 @@ import papermill as pm, yaml
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'STAGE_NAMES', 'PROVENANCE_PACKAGES', 'Stage', 'nbs_dir', 'parse_kv', 'stage_params', 'StageFailed',
-           'StageResult', 'digest', 'fingerprint', 'provenance', 'run']
+__all__ = ['log', 'STAGES', 'STAGE_NAMES', 'PROVENANCE_PACKAGES', 'Stage', 'nbs_dir', 'parse_kv', 'stage_params', 'test_params',
+           'StageFailed', 'StageResult', 'digest', 'fingerprint', 'provenance', 'run']
 
 # %% ../nbs/09_pipeline.ipynb #f90269d2
 @dataclass(frozen=True)
@@ -61,6 +61,13 @@ def stage_params(stage: Stage, declared: set, params: dict) -> dict:
     out = {k: v for k, v in params.items() if "." not in k and k in declared}
     out |= {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(stage.name + ".")}
     return out
+
+# %% ../nbs/09_pipeline.ipynb #9b59532e
+def test_params(stage: str, path=None) -> dict:
+    "The `stage.key` entries of `params/test.yaml` (or `path`) for `stage`, keys without the stage prefix."
+    path = Path(path) if path else nbs_dir().parent / "params" / "test.yaml"
+    params = yaml.safe_load(path.read_text()) or {} if path.exists() else {}
+    return {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(stage + ".")}
 
 # %% ../nbs/09_pipeline.ipynb #77b4d4af
 class StageFailed(RuntimeError): "A stage's notebook raised; the message names notebook, cell and error."
@@ -167,6 +174,7 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
                 results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
             records[stage.name] = fingerprint(i, nb, effective, run_dir, logs)
             (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
+            _timing(run_dir, stage.name, time.perf_counter() - t0)
             results.append(StageResult(stage.name, "done", time.perf_counter() - t0, why))
         if stage.name == until: break
     (run_dir / "provenance.json").write_text(json.dumps(prov, indent=1, default=str))
@@ -178,6 +186,13 @@ def _literal(src):
     import ast
     try: return ast.literal_eval(src) if isinstance(src, str) else src
     except (ValueError, SyntaxError): return src
+
+def _timing(run_dir: Path, stage: str, seconds: float):
+    "Record how long a stage took in `timing.json` (the budget planner reads it)."
+    p = run_dir / "timing.json"
+    t = json.loads(p.read_text()) if p.exists() else {"stages": {}}
+    t["stages"][stage] = round(seconds, 1)
+    p.write_text(json.dumps(t, indent=1))
 
 def _save(run_dir: Path, results):
     (run_dir / "run.json").write_text(json.dumps({"finished": datetime.now(timezone.utc).isoformat(),

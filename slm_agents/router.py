@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
-from .cluster import PARTS, embed_texts, load_embedder, task_parts
+from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
 from .finetune import ShotBank, load_adapter, specialist_prompts
 from .models import generate_scored
-from .select import MAX_NEW, parse_tool_calls, score_output, split_of, target_text
+from .select import MAX_NEW, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ def heldout_part(row: dict) -> str | None:
     return "val" if int(hashlib.sha256(("val:" + row["call_id"]).encode()).hexdigest()[:8], 16) % 2 == 0 else "test"
 
 # %% ../nbs/07_router.ipynb #f0ee28d2
-def _part_texts(request: dict) -> dict: return task_parts(request)
+def _part_texts(request: dict, templates: Templates | None = None) -> dict:
+    "S3's parts of a request, with the slots S3's templates mark."
+    return task_parts(request, templates)
 
 class _NoClusters:
     "Marks the classifier of a run without clustered training calls: `predict` gives every call cluster -1, confidence 0."
@@ -45,13 +47,14 @@ def _logreg(X, y):
 class LiteClassifier:
     "Hashed n-grams of instruction, tools and user turn → logistic regression, with a centroid-similarity guard."
     kind = "lite"
-    def __init__(self, weights=None, n_features: int = 2**16):
+    def __init__(self, weights=None, n_features: int = 2**16, templates: Templates | None = None):
         self.weights, self.n_features = weights or {"instruction": 1.0, "tools": 1.0, "user": 0.5}, n_features
+        self.templates = templates
     def features(self, requests: list[dict]):
         from scipy.sparse import hstack
         from sklearn.feature_extraction.text import HashingVectorizer
         hv = HashingVectorizer(n_features=self.n_features, ngram_range=(1, 2), alternate_sign=False, norm="l2")
-        parts = [_part_texts(r) for r in requests]
+        parts = [_part_texts(r, self.templates) for r in requests]
         return hstack([self.weights[p] * hv.transform([x[p] for x in parts]) for p in PARTS]).tocsr()
     def _sims(self, X, cls) -> np.ndarray:
         norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel()); norms[norms == 0] = 1
@@ -75,8 +78,9 @@ class LiteClassifier:
 class EmbeddingClassifier:
     "S3's embedding space (parts → weights → PCA) → logistic regression, with S3's reach as an out-of-distribution guard."
     kind = "embedding"
-    def __init__(self, space: dict, embedder=None, cache_size: int = 4096):
+    def __init__(self, space: dict, embedder=None, cache_size: int = 4096, templates: Templates | None = None):
         self.space, self.embedder, self.cache, self.cache_size = space, embedder, {}, cache_size
+        self.templates = templates
     def _embed(self, texts):
         todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
         new = dict(zip(todo, embed_texts(self.embedder or self._load(), todo))) if todo else {}
@@ -87,7 +91,7 @@ class EmbeddingClassifier:
     def _load(self): self.embedder = load_embedder(); return self.embedder
     def forget(self, text: str): self.cache.pop(text, None)
     def features(self, requests):
-        parts = [_part_texts(r) for r in requests]; w = self.space["weights"]
+        parts = [_part_texts(r, self.templates) for r in requests]; w = self.space["weights"]
         X = np.concatenate([w[i] * self._embed([x[p] for x in parts]) for i, p in enumerate(PARTS)], axis=1)
         return (X - self.space["pca_mean"]) @ self.space["pca_components"].T
     def fit(self, requests, labels):
@@ -110,16 +114,23 @@ def load_space(path) -> dict:
 def save_classifier(clf, path):
     "Save a fitted classifier as plain data (its settings and the scikit-learn model), not as a pickled class."
     import joblib
-    state = {"kind": clf.kind, "model": None if isinstance(clf.model, _NoClusters) else clf.model} | ({"weights": clf.weights, "n_features": clf.n_features, "centroids": clf.centroids,
-                                                      "floor": clf.floor} if clf.kind == "lite" else {"space": clf.space})
+    model = None if isinstance(clf.model, _NoClusters) else clf.model
+    state = {"kind": clf.kind, "model": model, "templates": clf.templates.to_json() if clf.templates else None}
+    if clf.kind == "lite":
+        state |= {"weights": clf.weights, "n_features": clf.n_features, "centroids": clf.centroids, "floor": clf.floor}
+    else: state |= {"space": clf.space}
     joblib.dump(state, path)
 
 def load_classifier(path):
     import joblib
     st = joblib.load(path)
-    if st["kind"] == "lite": clf = LiteClassifier(st["weights"], st["n_features"]); clf.centroids, clf.floor = st["centroids"], st["floor"]
-    else: clf = EmbeddingClassifier(st["space"])
-    clf.model = _NoClusters() if st["model"] is None else st["model"]; return clf
+    templates = Templates.from_json(st["templates"]) if st.get("templates") else None
+    if st["kind"] == "lite":
+        clf = LiteClassifier(st["weights"], st["n_features"], templates)
+        clf.centroids, clf.floor = st["centroids"], st["floor"]
+    else: clf = EmbeddingClassifier(st["space"], templates=templates)
+    clf.model = _NoClusters() if st["model"] is None else st["model"]
+    return clf
 
 # %% ../nbs/07_router.ipynb #6c5ea879
 def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = False) -> Path:
@@ -138,12 +149,13 @@ def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = 
     return rd
 
 # %% ../nbs/07_router.ipynb #37832605
-def fit_classifiers(calls: pl.DataFrame, space: dict, embedder=None) -> dict:
-    "Both classifiers fitted on the training calls (noise left out)."
+def fit_classifiers(calls: pl.DataFrame, space: dict, embedder=None, templates: Templates | None = None) -> dict:
+    "Both classifiers fitted on the training calls (noise left out), masking slots as S3 did."
     train = calls.filter(pl.col("part").is_null() & (pl.col("cluster") >= 0))
     reqs, y = [json.loads(r) for r in train["request"]], train["cluster"].to_numpy()
     weights = dict(zip(PARTS, space["weights"].tolist()))
-    return {"lite": LiteClassifier(weights).fit(reqs, y), "embedding": EmbeddingClassifier(space, embedder).fit(reqs, y)}
+    lite = LiteClassifier(weights, templates=templates).fit(reqs, y)
+    return {"lite": lite, "embedding": EmbeddingClassifier(space, embedder, templates=templates).fit(reqs, y)}
 
 def classifier_report(classifiers: dict, calls: pl.DataFrame) -> dict:
     "Accuracy against S3's clusters on validation calls, and per-call latency p50/p99 (ms, one call at a time)."
@@ -171,6 +183,7 @@ def choose_classifier(report: dict, margin: float = 0.005) -> str:
 def validate(fmt: str, text: str, request: dict, labels: set | None = None) -> str | None:
     "Why the answer `text` to `request` cannot be served as format `fmt`, or None when it can."
     if not (text or "").strip(): return "empty answer"
+    if fmt == "agent_turn": return validate("tool_call", text, request) if is_tool_answer(text) else None
     if fmt == "tool_call":
         calls = parse_tool_calls(text)
         if calls is None: return "tool call does not parse"
@@ -215,13 +228,15 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     model, tok, info = load_adapter(adir, merge=True)
     labels = _labels(rows) if fmt == "label" else None
     val = val[:n_val]; reqs = [json.loads(x["request"]) for x in val]
-    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir))
+    window = info["config"].get("context_tokens")
+    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir), window)
     outs = generate_scored(model, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
     valid = [validate(fmt, o, q, set(labels) if labels else None) is None for (o, _), q in zip(outs, reqs)]
     slm = [score_output(fmt, o, x, set(labels) if labels else None)[0] for (o, _), x in zip(outs, val)]
     llm = [llm_score(fmt, x, set(labels) if labels else None) for x in val]
     cal = calibrate(slm, llm, [c for _, c in outs], valid, target, min_accepted)
-    entry = {"adapter": f"adapters/{cid}", "model": info["base_model"], "format": fmt, "labels": labels, "prune_rule": info["prune_rule"],
+    entry = {"adapter": f"adapters/{cid}", "model": info["base_model"], "format": fmt, "labels": labels,
+             "prune_rule": info["prune_rule"], "context_tokens": window,
              "threshold": cal["threshold"], "calibration": cal | {"n_val": len(val), "valid": round(float(np.mean(valid)), 4) if val else 0.0,
              "slm_quality": round(float(np.mean(slm)), 4) if val else 0.0, "llm_quality": round(float(np.mean(llm)), 4) if val else 0.0}}
     per_call = [{"cluster": int(cid), "call_id": x["call_id"], "confidence": c, "valid": v, "slm": s, "llm": l}
@@ -234,7 +249,9 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     run_dir = Path(run_dir); out = run_dir / "router"; out.mkdir(exist_ok=True)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     calls = calls.with_columns(pl.Series("part", [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)], dtype=pl.String))
-    space = load_space(run_dir / "cluster_space.npz"); clfs = fit_classifiers(calls, space); rep = classifier_report(clfs, calls)
+    space = load_space(run_dir / "cluster_space.npz")
+    clfs = fit_classifiers(calls, space, templates=load_templates(run_dir))
+    rep = classifier_report(clfs, calls)
     for name, clf in clfs.items(): save_classifier(clf, out / f"classifier_{name}.joblib")
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
@@ -330,7 +347,7 @@ def _specialist(self: Router, cid: int):
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
     "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
     e = self.config["clusters"][str(cid)]; model, tok, bank = self.specialist(cid)
-    prompts = specialist_prompts(tok, requests, e["prune_rule"], bank)
+    prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, e.get("context_tokens"))
     return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size)
 
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
@@ -350,7 +367,7 @@ Router.specialist, Router.answer, Router.accept, Router.completion = _specialist
 # %% ../nbs/07_router.ipynb #56da8a6a
 def as_completion(text: str, fmt: str, model: str, prompt_tokens: int = 0, completion_tokens: int = 0) -> dict:
     msg = {"role": "assistant", "content": text}
-    calls = parse_tool_calls(text) if fmt == "tool_call" else None
+    calls = parse_tool_calls(text) if fmt == "tool_call" or (fmt == "agent_turn" and is_tool_answer(text)) else None
     if calls:
         msg = {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_" + hashlib.sha256(f"{i}{c}".encode()).hexdigest()[:24], "type": "function",

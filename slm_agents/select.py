@@ -4,21 +4,21 @@
 
 # %% ../nbs/05_select.ipynb #164c80e8
 from __future__ import annotations
-import hashlib, json, logging, re, types
+import hashlib, json, logging, re, time, types
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, polars as pl
 from .cluster import task_parts
-from .datasets import bfcl_module, dataset_dir
-from .models import REGISTRY, generate, load, prompt_text, render_messages
+from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
+from .models import REGISTRY, fit_messages, generate, load, prompt_text, render_messages
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1',
-           'rouge_l', 'score_output', 'few_shot_messages', 'nearest', 'split_of', 'evaluate_candidate', 'run_select',
-           'selection_table']
+__all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
+           'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages', 'nearest', 'split_of',
+           'evaluate_candidate', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -39,6 +39,26 @@ def parse_tool_calls(text: str) -> list[dict] | None:
     if not all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict) for c in calls): return None
     return [{"name": c["name"], "arguments": c.get("arguments", {})} for c in calls]
 
+# %% ../nbs/05_select.ipynb #36ac0d24
+def is_tool_answer(text: str) -> bool:
+    "Whether an answer is a tool call (a JSON list or object of calls, perhaps in a code fence) rather than a message."
+    t = re.sub(r"^```(?:json)?\s*", "", (text or "").strip())
+    return t[:1] in "[{" and parse_tool_calls(t) is not None
+
+def _norm(v):
+    if isinstance(v, bool) or v is None: return v
+    if isinstance(v, (int, float)): return float(v)
+    if isinstance(v, str): return v.strip()
+    if isinstance(v, list): return [_norm(x) for x in v]
+    if isinstance(v, dict): return {k: _norm(x) for k, x in v.items()}
+    return v
+
+def calls_match(pred: list[dict] | None, gold: list[dict] | None) -> bool:
+    "Same functions with the same arguments, in any order; numbers compared as numbers, strings without outer space."
+    if pred is None or gold is None: return False
+    key = lambda c: json.dumps([c["name"], _norm(c["arguments"])], sort_keys=True)
+    return sorted(map(key, pred)) == sorted(map(key, gold))
+
 # %% ../nbs/05_select.ipynb #cca307f9
 class _UnderscoreModels(dict):
     def __missing__(self, name): return types.SimpleNamespace(underscore_to_dot=True)
@@ -52,7 +72,8 @@ def bfcl_checker():
 @lru_cache(maxsize=8)
 def _bfcl_functions(category: str) -> dict:
     d = dataset_dir("bfcl")
-    return {q["id"]: q["function"] for q in map(json.loads, open(d / f"BFCL_v4_{category}.json", encoding="utf-8"))}
+    qs = map(json.loads, open(d / f"BFCL_v4_{category}.json", encoding="utf-8"))
+    return {q["id"]: q["function"] for q in qs if "function" in q}
 
 def bfcl_verdict(source: str, source_id: str, reference: str, calls: list[dict] | None) -> dict:
     "BFCL's AST checker result on `calls` for the BFCL question `source_id` of category `source` ('bfcl/<category>'): `valid`, `error_type`, `error`."
@@ -90,7 +111,7 @@ def _rouge():
 
 def rouge_l(pred: str, refs: list[str]) -> float: return max((_rouge().score(r, pred or "")["rougeL"].fmeasure for r in refs), default=0.0)
 
-# %% ../nbs/05_select.ipynb #a076050d
+# %% ../nbs/05_select.ipynb #ce707fc7
 def _gold(row) -> tuple[str, list[str]]:
     "(gold text, references) of a row: the reference where present, else the logged answer."
     logged = target_text(json.loads(row["response"]) if row["response"] else None)
@@ -101,17 +122,38 @@ def _gold(row) -> tuple[str, list[str]]:
     if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed): return parsed[0], parsed
     return (ref if isinstance(parsed, dict) else logged), [ref]
 
+def _bfcl_question(row) -> str | None:
+    "The BFCL question id of a single-call BFCL row with a reference, else None."
+    src, tags = row.get("source") or "", json.loads(row.get("tags") or "{}")
+    if not (src.startswith("bfcl/") and row.get("reference")): return None
+    try: return tags.get("source_id") if tags.get("source_id") in _bfcl_functions(src.split("/", 1)[1]) else None
+    except (OSError, KeyError, DatasetUnavailable): return None
+
+def _tool_score(out: str, row: dict) -> tuple[float, bool]:
+    calls = parse_tool_calls(out)
+    offered = {(t.get("function") or t).get("name") for t in json.loads(row["request"]).get("tools") or []}
+    valid = calls is not None and all(c["name"] in offered for c in calls)
+    qid = _bfcl_question(row)
+    if qid is not None: return float(bfcl_valid(row["source"], qid, row["reference"], calls)), valid
+    want = parse_tool_calls(target_text(json.loads(row["response"])))
+    return float(calls_match(calls, want)), valid
+
+def _turn_score(out: str, row: dict) -> tuple[float, bool]:
+    "An agent turn: a tool call scored as one, a message by ROUGE-L against the logged message; the wrong kind scores 0."
+    logged = target_text(json.loads(row["response"]))
+    if is_tool_answer(logged):
+        return _tool_score(out, row) if is_tool_answer(out) else (0.0, bool(out.strip()))
+    if is_tool_answer(out): return 0.0, _tool_score(out, row)[1]
+    return rouge_l(out, [logged]), bool(out.strip())
+
+# %% ../nbs/05_select.ipynb #24b4a738
 def score_output(fmt: str, out: str, row: dict, labels: set | None = None) -> tuple[float, bool]:
+    "(score in [0, 1], valid) of a model's answer `out` to call `row`, by the cluster's format."
     gold, refs = _gold(row)
-    if fmt == "tool_call":
-        calls = parse_tool_calls(out)
-        offered = {t["function"]["name"] for t in json.loads(row["request"]).get("tools") or []}
-        valid = calls is not None and all(c["name"] in offered for c in calls)
-        src, tags = row.get("source") or "", json.loads(row.get("tags") or "{}")
-        if src.startswith("bfcl/") and row.get("reference"): return float(bfcl_valid(src, tags.get("source_id"), row["reference"], calls)), valid
-        want = parse_tool_calls(target_text(json.loads(row["response"])))
-        return float(calls is not None and calls == want), valid
-    if fmt == "label": return float(out.strip().casefold() == gold.strip().casefold()), (labels is None or out.strip() in labels)
+    if fmt == "tool_call": return _tool_score(out, row)
+    if fmt == "agent_turn": return _turn_score(out, row)
+    if fmt == "label":
+        return float(out.strip().casefold() == gold.strip().casefold()), (labels is None or out.strip() in labels)
     if fmt == "json":
         try: valid = isinstance(json.loads(out), dict)
         except ValueError: valid = False
@@ -141,24 +183,31 @@ def split_of(row) -> str:
     if tags.get("split") in ("train", "test"): return tags["split"]
     return "test" if int(hashlib.sha256(row["call_id"].encode()).hexdigest()[:8], 16) % 5 == 0 else "train"
 
-MAX_NEW = {"label": 16, "tool_call": 160, "json": 96, "free_text": 64}
+MAX_NEW = {"label": 16, "tool_call": 160, "agent_turn": 160, "json": 96, "free_text": 64}
 
 # %% ../nbs/05_select.ipynb #22488aa7
-def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8) -> dict:
+def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
+    msgs = few_shot_messages(request, shots) if shots else render_messages(request)
+    return prompt_text(tok, fit_messages(tok, msgs, max_tokens))
+
+def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048) -> dict:
     "Zero- and few-shot score and valid rate of one model on `rows` (few-shot examples in `shots`, per row)."
     res = {}
     for mode in ("zero_shot", "few_shot"):
-        prompts = [prompt_text(tok, few_shot_messages(json.loads(r["request"]), s) if mode == "few_shot" else render_messages(json.loads(r["request"])))
+        prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
                    for r, s in zip(rows, shots)]
+        t0 = time.perf_counter()
         outs = generate(model, tok, prompts, MAX_NEW[fmt], batch_size)
+        per_call = (time.perf_counter() - t0) / max(1, len(prompts))
         scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
-        res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
+        res[mode] = {"seconds_per_call": round(per_call, 3),"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
                      "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "example_output": outs[0][:200] if outs else ""}
     return res
 
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
-               min_valid=0.5, embedder=None, formats=None) -> dict:
+               min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048) -> dict:
+    "Zero- and few-shot baselines of every candidate on every trainable cluster, and the choice; writes `selection.json`."
     from slm_agents.cluster import embed_texts, load_embedder
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
@@ -183,7 +232,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
         for spec in specs:
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
-            entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size)
+            entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
+                                                          max_prompt_tokens)
         ok = [n for n, b in entry["baselines"].items() if max(b["zero_shot"]["valid"], b["few_shot"]["valid"]) >= min_valid]
         if ok: entry |= {"route": "slm", "model": ok[0], "reason": f"smallest candidate with valid output ≥ {min_valid:.0%}"}
         else: entry |= {"route": "llm", "model": None, "reason": f"no candidate reaches {min_valid:.0%} valid output"}

@@ -56,3 +56,34 @@ def test_written_mix_reads_back_without_quarantine(tmp_path, data_dir):
     for path in (info["jsonl"], info["parquet"]):
         calls, quar = read_calls(path)
         assert (len(calls), len(quar)) == (150, 0)
+
+def test_dev_logs_have_templated_prompts_real_agent_steps_and_a_disjoint_holdout(data_dir):
+    from slm_agents.datasets import dev_log, mt_entries
+    logs = {name: dev_log(name, data_dir) for name in ("templated", "agent-loop", "holdout")}
+    # the templated intent site: many labels, few calls each, a different system prompt on every call
+    intents = [c for c in logs["templated"] if c.task == "intent_router"]
+    per_label = Counter(c.reference for c in intents)
+    assert sum(n <= 5 for n in per_label.values()) >= 60
+    assert len({c.request["messages"][0]["content"] for c in intents}) == len(intents)
+    assert all(call_output(c) in c.request["messages"][0]["content"].splitlines() for c in intents)
+    # an agent-loop conversation: each step answers the next gold call and sees the earlier tool results
+    steps = [c for c in logs["agent-loop"] if c.task == "workspace_agent"]
+    conv_id = steps[0].tags["source_id"].split("/")[0]
+    conv = [c for c in steps if c.tags["source_id"].split("/")[0] == conv_id]
+    gold = next(g for q, g in mt_entries("base") if q["id"] == conv_id)
+    want = [expr.split("(")[0] for turn in gold for expr in turn + ["reply"]]
+    got = [tc[0]["function"]["name"] if (tc := call_tool_calls(c)) else "reply" for c in conv]
+    assert got == want
+    for prev, step in zip(conv, conv[1:]):
+        if call_tool_calls(prev):
+            done, result = step.request["messages"][-2:]
+            assert done["tool_calls"] == call_tool_calls(prev)
+            assert result["role"] == "tool" and result["tool_call_id"] == done["tool_calls"][0]["id"] and result["content"]
+        assert step.request["messages"][:len(prev.request["messages"])] == prev.request["messages"]
+    assert all(isinstance(call_output(c), str) for c in conv if not call_tool_calls(c))
+    # the holdout shares no record with the development logs
+    def record(c):   # base and long_context conversations with the same number are one record
+        sid = c.tags["source_id"]
+        return ("multi_turn", sid.split("/")[0].rsplit("_", 1)[1]) if c.source.startswith("bfcl_multi_turn") else (c.source, sid)
+    def records(calls): return {record(c) for c in calls}
+    assert not records(logs["holdout"]) & (records(logs["templated"]) | records(logs["agent-loop"]))
