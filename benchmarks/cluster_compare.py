@@ -10,7 +10,8 @@ Methods (each call's `task`, the true call site, is used only for scoring):
    (time inside `SentenceTransformer.encode`) is reported next to it.
 2. `bertopic` -- `BERTopic()` defaults (UMAP + HDBSCAN + c-TF-IDF) with `embedding_model` = the shipped all-MiniLM-L6-v2 and the
    precomputed embeddings of each call's document text passed to `fit_transform(docs, embeddings)`. The only change to the defaults:
-   the default UMAP gets `random_state` so runs repeat.
+   the default UMAP gets `random_state`. That does not make it repeat here (UMAP's spectral init differs run to run on a kNN graph
+   split into many components), so it runs `--bertopic-runs` times (seeds 42, 43, ...) and the median-ARI run is reported with the spread.
 3. `kmeans (OpenTracy)` -- KMeans the way OpenTracy's `lunar_router/clustering/pipeline.py` (`_cluster_auto`, `_adaptive_k_candidates`)
    does it: k from a data-size ladder ([5] under 100 traces, [5, 10, 15] under 500, [10, 20, 50] under 5,000, else [20, 50, 100]),
    `KMeans(n_init=10, max_iter=300, random_state=42)` per candidate, the best silhouette wins. `kmeans (silhouette 2..20)` is a
@@ -122,14 +123,30 @@ def run_s3(df: pl.DataFrame) -> tuple[np.ndarray, dict]:
 
 
 # ---------- method 2: BERTopic defaults ----------
-def run_bertopic(docs, X, embedder, seed: int = SEED) -> tuple[np.ndarray, dict]:
+def bertopic_once(docs, X, embedder, seed: int):
     from bertopic import BERTopic
     tm = BERTopic(embedding_model=embedder)
     if hasattr(tm.umap_model, "random_state"): tm.umap_model.random_state = seed   # the only change to the defaults
     t0 = time.perf_counter(); topics, _ = tm.fit_transform(docs, X); secs = time.perf_counter() - t0
-    info = tm.get_topic_info()
-    names = {int(r["Topic"]): r["Name"] for r in info.to_dict("records")}
-    return np.asarray(topics), {"seconds": round(secs, 2), "topic_names": dict(list(names.items())[:25])}
+    names = {int(r["Topic"]): r["Name"] for r in tm.get_topic_info().to_dict("records")}
+    return np.asarray(topics), secs, dict(list(names.items())[:25])
+
+def run_bertopic(docs, X, embedder, truth, runs: int = 5, seed: int = SEED) -> tuple[np.ndarray, dict]:
+    """BERTopic `runs` times (UMAP random_state seed, seed+1, ...); the run with the median ARI is reported, with the spread.
+    Even with random_state, UMAP's default spectral init does not repeat exactly on logs whose kNN graph falls into many
+    components (same embeddings, same graph, different layout), so one run is one draw."""
+    draws = []
+    for i in tqdm(range(runs), desc="bertopic runs", leave=False):
+        seed_everything(seed + i)
+        lab, secs, names = bertopic_once(docs, X, embedder, seed + i)
+        draws.append((scores(lab, truth)["ari"], i, lab, secs, names))
+    aris = sorted(d[0] for d in draws)
+    med = sorted(draws, key=lambda d: (d[0], d[1]))[(len(draws) - 1) // 2]
+    per = [{"seed": seed + d[1], **{k: v for k, v in scores(d[2], truth).items() if k != "task_held"}} for d in draws]
+    return med[2], {"seconds": round(float(np.mean([d[3] for d in draws])), 2), "runs": runs, "reported_seed": seed + med[1],
+                    "ari_min": aris[0], "ari_max": aris[-1], "n_clusters_range": [min(p["n_clusters"] for p in per), max(p["n_clusters"] for p in per)],
+                    "min_task_held_range": [min(p["min_task_held"] for p in per), max(p["min_task_held"] for p in per)],
+                    "per_run": per, "topic_names": med[4]}
 
 
 # ---------- method 3: KMeans ----------
@@ -192,7 +209,9 @@ def markdown(name: str, r: dict) -> str:
             "|---|---|---|---|---|---|---|---|"]
     for m, s in r["methods"].items():
         note = {"slm_agents": lambda: f"total {s['seconds_total']} s incl. own embedding {s['seconds_embedding']} s ({100 * s['embedding_share']:.0f}%)",
-                "bertopic": lambda: "UMAP+HDBSCAN+c-TF-IDF defaults, UMAP seeded",
+                "bertopic": lambda: (f"median-ARI run of {s['runs']} UMAP seeds; ARI {s['ari_min']}-{s['ari_max']}, clusters "
+                                     f"{s['n_clusters_range'][0]}-{s['n_clusters_range'][1]}, min task held "
+                                     f"{s['min_task_held_range'][0]:.1%}-{s['min_task_held_range'][1]:.1%}; seconds per run"),
                 "kmeans (OpenTracy)": lambda: f"k={s['k']} of {list(s['silhouette_by_k'])} (silhouette by k {s['silhouette_by_k']})",
                 }.get(m, lambda: f"k={s['k']} (silhouette {s['silhouette']})")()
         rows.append(f"| {m} | {s['ari']} | {s['nmi']} | {s['n_clusters']} | {s['noise_share']:.1%} | {s['min_task_held']:.1%} | {s['seconds']} | {note} |")
@@ -200,6 +219,7 @@ def markdown(name: str, r: dict) -> str:
              "| task (calls) | " + " | ".join(r["methods"]) + " |", "|---|" + "---|" * len(r["methods"])]
     for t in tasks:
         rows.append(f"| {t} ({r['task_counts'][t]}) | " + " | ".join(f"{s['task_held'][t]:.1%}" for s in r["methods"].values()) + " |")
+    for m, e in r.get("errors", {}).items(): rows.append(f"\n{m} FAILED: {e}")
     if "drain3" in r:
         p, l = r["drain3"]["prompts"], r["drain3"]["lines"]
         rows += ["", f"drain3 (default TemplateMiner): {p['n_messages']} system prompts ({p['n_distinct_prompts']} distinct, "
@@ -209,7 +229,7 @@ def markdown(name: str, r: dict) -> str:
     return "\n".join(rows)
 
 
-def compare(path, embedder, load_s: float, sample: int | None, drain3: bool, skip_s3: bool = False) -> dict:
+def compare(path, embedder, load_s: float, sample: int | None, drain3: bool, skip_s3: bool = False, bertopic_runs: int = 5) -> dict:
     seed_everything()
     df = load_log(path, sample)
     if "task" not in df.columns or df["task"].null_count() == len(df): raise SystemExit(f"{path}: no `task` column to score against")
@@ -221,16 +241,30 @@ def compare(path, embedder, load_s: float, sample: int | None, drain3: bool, ski
            "n_distinct_docs": len(set(docs)), "embedding_seconds": round(emb_s, 2), "embedder_load_seconds": round(load_s, 2),
            "doc_chars_median": int(np.median([len(d) for d in docs])), "methods": {}}
     steps = ([] if skip_s3 else [("slm_agents", lambda: run_s3(df))]) + [
-        ("bertopic", lambda: run_bertopic(docs, X, embedder)),
+        ("bertopic", lambda: run_bertopic(docs, X, embedder, truth, bertopic_runs)),
         ("kmeans (OpenTracy)", lambda: kmeans_best_silhouette(X, opentracy_k_candidates(len(X)), desc="kmeans OpenTracy k")),
         ("kmeans (silhouette 2..20)", lambda: kmeans_best_silhouette(X, list(range(2, 21)), desc="kmeans k 2..20"))]
     for name, fn in tqdm(steps, desc=Path(path).name, leave=False):
         seed_everything()
-        lab, extra = fn()
+        try: lab, extra = fn()
+        except Exception as e:                       # e.g. slm_agents mid-edit: record it, keep the other methods
+            log.exception("%s failed on %s", name, path); res.setdefault("errors", {})[name] = repr(e); continue
         res["methods"][name] = {**scores(lab, truth), **extra}
         log.info("%s %s: %s", path, name, {k: v for k, v in res["methods"][name].items() if k not in ("task_held", "topic_names")})
     if drain3: res["drain3"] = run_drain3(df)
     return res
+
+
+def versions() -> dict:
+    "Package versions, and the git blob of slm_agents/cluster.py as run (S3 is being changed while this benchmark exists)."
+    import importlib.metadata as md, subprocess, slm_agents.cluster as c
+    v = {}
+    for p in ("slm_agents", "bertopic", "umap-learn", "hdbscan", "scikit-learn", "sentence-transformers", "torch", "drain3"):
+        try: v[p] = md.version(p)
+        except md.PackageNotFoundError: v[p] = None
+    try: v["slm_agents/cluster.py blob"] = subprocess.run(["git", "hash-object", c.__file__], capture_output=True, text=True).stdout.strip()
+    except OSError: pass
+    return v
 
 
 def main(argv=None):
@@ -239,6 +273,7 @@ def main(argv=None):
     ap.add_argument("--sample", type=int, default=None, help="score a seeded sample of N calls per log")
     ap.add_argument("--out", default="benchmarks/out/cluster_compare.json")
     ap.add_argument("--drain3", action="store_true", help="also measure drain3 template mining on the system prompts")
+    ap.add_argument("--bertopic-runs", type=int, default=5, help="BERTopic draws (UMAP seeds); the median-ARI one is reported")
     ap.add_argument("--skip-s3", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
@@ -246,9 +281,9 @@ def main(argv=None):
     seed_everything()
     from slm_agents.cluster import load_embedder
     t0 = time.perf_counter(); embedder = load_embedder(); load_s = time.perf_counter() - t0
-    out = {"seed": SEED, "sample": a.sample, "results": {}}
+    out = {"seed": SEED, "sample": a.sample, "bertopic_runs": a.bertopic_runs, "versions": versions(), "results": {}}
     for p in tqdm(a.logs, desc="logs"):
-        r = compare(p, embedder, load_s, a.sample, a.drain3, a.skip_s3)
+        r = compare(p, embedder, load_s, a.sample, a.drain3, a.skip_s3, a.bertopic_runs)
         out["results"][str(p)] = r
         print("\n" + markdown(Path(p).name, r) + "\n", flush=True)
         Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(out, indent=1, default=float))

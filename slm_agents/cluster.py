@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'PARTS', 'SLOT', 'LABEL_RULE', 'tool_names', 'instruction_text', 'segments', 'skeleton', 'recurring',
            'Templates', 'task_parts', 'load_embedder', 'embed_texts', 'part_embeddings', 'combine', 'embed_calls',
-           'reduce', 'centroids', 'reach', 'merge_templates', 'template_keys', 'call_signatures', 'cluster',
+           'reduce', 'centroids', 'reach', 'merge_templates', 'frame', 'template_keys', 'call_signatures', 'cluster',
            'output_kind', 'label_evidence', 'format_profile', 'suitability', 'ctfidf_keywords', 'card_template',
            'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'run_cluster']
 
@@ -200,18 +200,23 @@ def merge_templates(raw: np.ndarray, keys: list, min_size: int, slotted: list | 
         for c in sorted(own): by_sig.setdefault("" if free else _signature(np.where(raw == c)[0], kinds), []).append(c)
         for cs in by_sig.values():
             for c in cs: raw[raw == c] = cs[0]
-        if len(by_sig) == 1 or (not own and len(idx) >= min_size):
+        if len(by_sig) == 1 or (not own and (raw[idx] == -1).sum() >= min_size):
             target = min(own) if own else nxt
             nxt += not own
             raw[idx[raw[idx] == -1]] = target
     return raw
 
 # %% ../nbs/04_cluster.ipynb #caabe946
+def frame(skel: str) -> str:
+    "A skeleton's fixed frame: what comes before its first slot and after its last, one slot between."
+    if SLOT not in skel: return skel
+    return skel.split(SLOT, 1)[0] + SLOT + skel.rsplit(SLOT, 1)[1]
+
 def template_keys(parts: list[dict]) -> tuple[list, list]:
-    "Each call's template key (its instruction skeleton, else its tools skeleton; None when empty) and whether it has slots."
+    "Each call's template key (its instruction's frame, else its tools'; None when empty) and whether it has slots."
     keys, slotted = [], []
     for p in parts:
-        own = p["instruction"] if p["instruction"].replace(SLOT, "").strip() else p["tools"]
+        own = frame(p["instruction"]) if p["instruction"].replace(SLOT, "").strip() else frame(p["tools"])
         keys.append(own if own.replace(SLOT, "").strip(" ;\n") else None)
         slotted.append(SLOT in p["instruction"] or SLOT in p["tools"])
     return keys, slotted
