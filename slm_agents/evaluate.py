@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import prompt_text, render_messages
-from .finetune import specialist_prompts
+from .finetune import eval_sizes, specialist_prompts
 from .router import Router, heldout_part, llm_score, validate
 from .select import score_output, target_text
 
@@ -26,8 +26,13 @@ def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     part = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
-    return (calls.with_columns(pl.Series("part", part, dtype=pl.String)).filter(pl.col("part") == "test")
+    test = (calls.with_columns(pl.Series("part", part, dtype=pl.String)).filter(pl.col("part") == "test")
             .sort("cluster", "call_id").group_by("cluster", maintain_order=True).head(n_test))
+    sizes = eval_sizes(run_dir, n_test)                  # fewer test calls where the plan had to save time
+    if not sizes: return test
+    rank = pl.int_range(pl.len()).over("cluster")
+    cap = pl.col("cluster").replace_strict(sizes, default=n_test, return_dtype=pl.Int64)
+    return test.filter(rank < cap)
 
 # %% ../nbs/08_evaluate.ipynb #31b861fa
 def _formats(run_dir) -> dict: return {c["cluster"]: c["format"]["dominant"] for c in json.loads((Path(run_dir) / "clusters.json").read_text())["cards"]}

@@ -20,8 +20,8 @@ __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request'
            'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'length_grouped_batches',
            'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer',
            'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step',
-           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'run_finetune', 'learning_curve',
-           'plot_curve_points']
+           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
+           'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -296,6 +296,7 @@ class PlanItem:
     seconds_per_step: float = 0.0
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     steps: int = 0
+    eval_scale: float = 1.0       # share of the usual held-out calls it answers (less when time is short)
     status: str = "left out"      # "train" or "left out"
     reason: str = ""
 
@@ -306,34 +307,40 @@ def expected_quality(entry: dict) -> float:
     return round(0.5 + 0.5 * best, 4)
 
 # %% ../nbs/06_finetune.ipynb #47f369fd
+def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:
+    "Whether `it` fits in `left` seconds with `min_steps`, answering fewer held-out calls (down to `min_scale`) if need be."
+    train = min_steps * it.seconds_per_step
+    if it.overhead_s + train <= left: return True
+    scale = (left - train - 10) / max(1e-6, it.overhead_s - 10)
+    if scale < min_scale: return False
+    it.eval_scale, it.overhead_s = round(scale, 3), round(10 + scale * (it.overhead_s - 10), 1)
+    return True
+
 def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max_epochs: float = 3.0,
-             batch_size: int = 8) -> list[PlanItem]:
+             batch_size: int = 8, min_scale: float = 0.3) -> list[PlanItem]:
     "Steps per cluster within `available_s`: `min_steps` each in order of value while they fit, the rest by value."
-    items = sorted(items, key=lambda x: -x.value)
-    left = available_s
+    items, left, caps = sorted(items, key=lambda x: -x.value), available_s, {}
     for it in items:
-        cap = max(min_steps, math.ceil(max_epochs * it.n_train / batch_size))
-        need = it.overhead_s + min_steps * it.seconds_per_step
-        if need > left:
+        if not _fit(it, left, min_steps, min_scale):
+            need = it.overhead_s * min_scale + min_steps * it.seconds_per_step
             it.status, it.reason = "left out", f"does not fit: needs {need:.0f} s, {max(0, left):.0f} s left"
             continue
-        it.status, it.steps, it.reason = "train", min_steps, ""
-        it._cap, left = cap, left - need
+        it.status, it.steps = "train", min_steps
+        caps[it.cluster] = max(min_steps, math.ceil(max_epochs * it.n_train / batch_size))
+        left -= it.overhead_s + min_steps * it.seconds_per_step
     chosen = [it for it in items if it.status == "train"]
-    while left > 1 and chosen:
-        open_ = [it for it in chosen if it.steps < it._cap]
-        if not open_: break
+    while left > 1:
+        open_ = [it for it in chosen if it.steps < caps[it.cluster]]
         total = sum(it.value for it in open_) or 1.0
-        spent = 0.0
-        for it in open_:
-            extra = min(it._cap - it.steps, int(left * it.value / total / max(it.seconds_per_step, 1e-6)))
-            it.steps += extra
-            spent += extra * it.seconds_per_step
+        extra = {it.cluster: min(caps[it.cluster] - it.steps,
+                                 int(left * it.value / total / max(it.seconds_per_step, 1e-6))) for it in open_}
+        spent = sum(extra[it.cluster] * it.seconds_per_step for it in open_)
         if spent < 1: break
+        for it in open_: it.steps += extra[it.cluster]
         left -= spent
     for it in chosen:
-        del it._cap
         it.reason = f"{it.steps} steps, about {it.steps * it.seconds_per_step / 60:.1f} min of training"
+        if it.eval_scale < 1: it.reason += f"; {it.eval_scale:.0%} of the held-out calls answered"
     return items
 
 # %% ../nbs/06_finetune.ipynb #7ef127b4
@@ -415,6 +422,12 @@ def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict
             "finetuned": quality(outs, test, e["format"], labels)}
 
 # %% ../nbs/06_finetune.ipynb #992bedeb
+def eval_sizes(run_dir, n: int) -> dict:
+    "Held-out calls each planned cluster answers: `n` scaled by its plan's `eval_scale` (at least 1)."
+    p = Path(run_dir) / "plan.json"
+    items = json.loads(p.read_text())["clusters"] if p.exists() else []
+    return {it["cluster"]: max(1, math.ceil(n * it.get("eval_scale", 1.0))) for it in items}
+
 def _cluster_rows(run_dir) -> dict:
     "Curated calls per cluster id, in call-id order."
     calls = pl.read_parquet(Path(run_dir) / "curated.parquet").join(
@@ -437,7 +450,8 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
         cid = str(it["cluster"])
         if it["status"] != "train" or (clusters is not None and int(cid) not in clusters): continue
         e = sel[cid]
-        test = [x for x in by_cluster[int(cid)] if split_of(x) == "test"][:n_eval]
+        n_test = max(1, math.ceil(n_eval * it["eval_scale"]))
+        test = [x for x in by_cluster[int(cid)] if split_of(x) == "test"][:n_test]
         info = fit_adapter(e["model"], train_rows[int(cid)], run_dir / "adapters" / cid, replace(cfg, steps=it["steps"]),
                            progress)
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((run_dir / "adapters" / cid / "loss.png").read_bytes())

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
-from .finetune import ShotBank, load_adapter, specialist_prompts
+from .finetune import ShotBank, eval_sizes, load_adapter, specialist_prompts
 from .models import generate_scored
 from .select import MAX_NEW, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
@@ -254,13 +254,15 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     rep = classifier_report(clfs, calls)
     for name, clf in clfs.items(): save_classifier(clf, out / f"classifier_{name}.joblib")
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
+    sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
         if e["route"] != "slm": clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}; continue
         if not (run_dir / "adapters" / cid / "adapter_config.json").exists():
             clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}; continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
-        entry, per = calibrate_cluster(run_dir, cid, rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts(),
-                                       e["format"], n_val, target, min_accepted, batch_size, progress)
+        train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
+        n = sizes.get(int(cid), n_val)
+        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress)
         c = entry["calibration"]
         entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {c['n_val']} validation calls"}
                   if entry["threshold"] is not None else

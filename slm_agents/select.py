@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages', 'nearest', 'split_of',
-           'evaluate_candidate', 'run_select', 'selection_table']
+           'timed_generate', 'evaluate_candidate', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -190,23 +190,39 @@ def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
     msgs = few_shot_messages(request, shots) if shots else render_messages(request)
     return prompt_text(tok, fit_messages(tok, msgs, max_tokens))
 
-def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048) -> dict:
-    "Zero- and few-shot score and valid rate of one model on `rows` (few-shot examples in `shots`, per row)."
+def timed_generate(model, tok, prompts: list[str], max_new: int, batch_size: int = 8,
+                   max_seconds: float | None = None) -> tuple[list[str], float]:
+    "(answers, seconds per answer): batch by batch, stopping after the batch that passes `max_seconds`."
+    outs, t0 = [], time.perf_counter()
+    for b in range(0, len(prompts), batch_size):
+        outs += generate(model, tok, prompts[b:b + batch_size], max_new, batch_size)
+        if max_seconds and time.perf_counter() - t0 > max_seconds: break
+    return outs, (time.perf_counter() - t0) / max(1, len(outs))
+
+def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: int) -> float | None:
+    "Seconds one candidate may spend on one cluster: `share` of the run's budget over the clusters large enough to try."
+    if not budget: return None
+    n = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train) or 1
+    return budget * 60 * share / n / max(1, n_candidates)
+
+def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
+                       max_seconds: float | None = None) -> dict:
+    "Zero- and few-shot score, valid rate and seconds per call of one model on `rows` (few-shot examples `shots`)."
     res = {}
     for mode in ("zero_shot", "few_shot"):
         prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
                    for r, s in zip(rows, shots)]
-        t0 = time.perf_counter()
-        outs = generate(model, tok, prompts, MAX_NEW[fmt], batch_size)
-        per_call = (time.perf_counter() - t0) / max(1, len(prompts))
+        outs, per_call = timed_generate(model, tok, prompts, MAX_NEW[fmt], batch_size, max_seconds and max_seconds / 2)
         scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
-        res[mode] = {"seconds_per_call": round(per_call, 3),"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
-                     "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "example_output": outs[0][:200] if outs else ""}
+        res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
+                     "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "n": len(scored),
+                     "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else ""}
     return res
 
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
-               min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048) -> dict:
+               min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
+               budget_share=0.15) -> dict:
     "Zero- and few-shot baselines of every candidate on every trainable cluster, and the choice; writes `selection.json`."
     from slm_agents.cluster import embed_texts, load_embedder
     run_dir = Path(run_dir)
@@ -214,6 +230,7 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     specs = sorted((REGISTRY[c] if c in REGISTRY else c for c in candidates), key=lambda s: getattr(s, "params_m", 0))
     models, embedder, out = {}, embedder or load_embedder(), {}
+    cap = _time_cap(cards, budget, budget_share, len(specs), min_train)
     for cid, card in sorted(cards.items()):
         fmt = card["format"]["dominant"]; entry = {"format": fmt, "size": card["size"]}
         rows = [r for r in calls.filter(pl.col("cluster") == cid).sort("call_id").iter_rows(named=True)]
@@ -233,7 +250,7 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
             entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
-                                                          max_prompt_tokens)
+                                                          max_prompt_tokens, cap)
         ok = [n for n, b in entry["baselines"].items() if max(b["zero_shot"]["valid"], b["few_shot"]["valid"]) >= min_valid]
         if ok: entry |= {"route": "slm", "model": ok[0], "reason": f"smallest candidate with valid output ≥ {min_valid:.0%}"}
         else: entry |= {"route": "llm", "model": None, "reason": f"no candidate reaches {min_valid:.0%} valid output"}

@@ -68,3 +68,14 @@ def test_configured_detector_beats_presidio_defaults_on_labelled_pii(data_dir):
 def test_parallel_detection_gives_the_same_spans(data_dir):
     texts = [r["full_text"] for r in json.load(open(f"{data_dir}/presidio_synth_pii/synth_dataset_v2.json"))[:120]]
     assert detect_pii(texts, n_jobs=2, chunk=50) == detect_pii(texts)
+
+def test_long_calls_are_kept_by_default():
+    "Length alone sets nothing aside: a 60,000-character agent turn stays in the curated log."
+    from slm_agents.schema import Call, calls_frame
+    turns = [{"role": "user", "content": "Check the booking status for the trip. " * 40}] * 40
+    long = Call("long", {"messages": turns}, {"choices": [{"message": {"role": "assistant", "content": "Booked."}}]})
+    short = Call("short", {"messages": [{"role": "user", "content": "Hi"}]},
+                 {"choices": [{"message": {"role": "assistant", "content": "Hello."}}]})
+    cur, q, rep = curate(calls_frame([long, short]))
+    assert len(json.dumps(long.request)) > 60_000
+    assert set(cur["call_id"]) == {"long", "short"} and len(q) == 0

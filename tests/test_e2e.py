@@ -59,3 +59,30 @@ def test_router_loads_in_another_process_and_falls_back_over_http(shop_run, tmp_
     assert len({d.cluster for _, d in out}) == 1                           # one task, one cluster
     rows = CallStore(tmp_path / "store", "admin", priv).read_raw()
     assert len(rows) == 4 and {json.loads(t)["route"] for t in rows["tags"]} == {d.route for _, d in out}
+
+def test_every_ingested_call_counts(shop_run):
+    "Set-aside calls count as LLM-served: the _all rates weigh each cluster by its share of all ingested calls."
+    _, rd, _ = shop_run
+    m = json.loads((rd / "metrics.json").read_text())
+    assert m["n_curated"] < m["n_calls"]                                  # near duplicates were set aside
+    assert m["share_set_aside"] == round(1 - m["n_curated"] / m["n_calls"], 4)
+    served = sum(e["share_all"] * e["replacement_rate"] for e in m["clusters"].values() if e.get("n"))
+    assert abs(m["replacement_rate_all"] - served) < 1e-3 and m["replacement_rate_all"] <= 1 - m["share_set_aside"]
+    assert "ingested calls" in (rd / "report.html").read_text()
+
+def test_a_long_agent_turn_is_routed(shop_run, tmp_path):
+    "A 40-step conversation with tool results, far over the specialist's window, gets a decision and an answer."
+    _, rd, _ = shop_run
+    msgs = [{"role": "system", "content": TRIAGE}]
+    for i in range(40):
+        msgs += [{"role": "user", "content": f"The {ITEMS[i % 8]} is fine, and here is my long story. " * 20},
+                 {"role": "assistant", "content": None, "tool_calls": [{"id": f"c{i}", "type": "function",
+                  "function": {"name": "lookup", "arguments": json.dumps({"order": i})}}]},
+                 {"role": "tool", "tool_call_id": f"c{i}", "content": json.dumps({"order": i, "status": "shipped"} )}]
+    msgs.append({"role": "user", "content": "The lamp is fine."})
+    request = {"messages": msgs}
+    assert len(json.dumps(request)) > 40_000
+    with LoopbackLLM(lambda req: {"role": "assistant", "content": "neutral"}) as srv:
+        router = Router.load(rd, LLMClient(srv.base_url, srv.api_key))
+        resp, d = router.complete(request)
+    assert d.route in ("slm", "llm") and d.reason and resp["choices"][0]["message"]["content"]

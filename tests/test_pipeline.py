@@ -5,12 +5,14 @@ from slm_agents.cli import main
 from slm_agents.datasets import write_agent_mix
 from slm_agents.pipeline import STAGE_NAMES, STAGES, StageFailed, run
 
+TEST = yaml.safe_load(open(__file__.rsplit("/", 2)[0] + "/params/test.yaml"))   # the test sizes
+
 @pytest.fixture(scope="module")
 def mix(tmp_path_factory, data_dir):
     return write_agent_mix(tmp_path_factory.mktemp("mix") / "mix.jsonl", 4, data_dir)
 
 def test_spine_runs_stages_with_papermill_and_resumes(tmp_path, mix):
-    res = run(mix["jsonl"], tmp_path / "run", progress=False)
+    res = run(mix["jsonl"], tmp_path / "run", params=TEST, progress=False)
     assert [r.stage for r in res if r.status == "done"] == list(STAGE_NAMES)
     for stage in STAGES:
         for o in stage.outputs: assert (tmp_path / "run" / o).exists(), o
@@ -21,8 +23,8 @@ def test_spine_runs_stages_with_papermill_and_resumes(tmp_path, mix):
     executed = json.loads((tmp_path / "run" / "00_ingest.ipynb").read_text())
     assert any("injected-parameters" in c["metadata"].get("tags", []) for c in executed["cells"])
     assert yaml.safe_load((tmp_path / "run" / "params.yaml").read_text())["logs"] == mix["jsonl"]
-    assert run(mix["jsonl"], tmp_path / "run", until="ingest")[0].status == "skipped"
-    assert run(mix["jsonl"], tmp_path / "run", until="ingest", force=True)[0].status == "done"
+    assert run(mix["jsonl"], tmp_path / "run", until="ingest", params=TEST)[0].status == "skipped"
+    assert run(mix["jsonl"], tmp_path / "run", until="ingest", params=TEST, force=True)[0].status == "done"
 
 def test_a_missing_stage_notebook_is_reported_not_built(tmp_path, mix, monkeypatch):
     import shutil
