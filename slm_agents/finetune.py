@@ -29,8 +29,8 @@ class TrainConfig:
     r: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")
-    lr: float = 2e-4
+    target_modules: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    lr: float = 1e-3
     steps: int | None = None      # optimizer steps per adapter (None: the budget planner decides per cluster)
     batch_size: int = 8
     max_length: int = 384
@@ -39,7 +39,7 @@ class TrainConfig:
     bf16: bool = True
     backend: str = "auto"
     prune: bool = True
-    shots: int = 0          # nearest training calls of the cluster shown before each request (0: none)
+    shots: int = 2          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
     group_by_length: bool = False # batches of similar length (less padding), in random order
     context_tokens: int = 2048    # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)

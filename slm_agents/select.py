@@ -192,11 +192,13 @@ def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
 
 def timed_generate(model, tok, prompts: list[str], max_new: int, batch_size: int = 8,
                    max_seconds: float | None = None) -> tuple[list[str], float]:
-    "(answers, seconds per answer): batch by batch, stopping after the batch that passes `max_seconds`."
-    outs, t0 = [], time.perf_counter()
-    for b in range(0, len(prompts), batch_size):
-        outs += generate(model, tok, prompts[b:b + batch_size], max_new, batch_size)
-        if max_seconds and time.perf_counter() - t0 > max_seconds: break
+    "(answers, seconds per answer) for as many `prompts` as fit in `max_seconds`, timed on a first pair of calls."
+    t0 = time.perf_counter()
+    outs = generate(model, tok, prompts[:2], max_new, batch_size)
+    per_call = (time.perf_counter() - t0) / max(1, len(outs))
+    n = len(prompts)
+    if max_seconds: n = max(2, min(n, 2 + int((max_seconds - per_call * 2) / max(per_call, 1e-6))))
+    if n > 2: outs += generate(model, tok, prompts[2:n], max_new, batch_size)
     return outs, (time.perf_counter() - t0) / max(1, len(outs))
 
 def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: int) -> float | None:
