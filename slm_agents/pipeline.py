@@ -172,7 +172,7 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
             try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
             except StageFailed as e:
                 results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
-            records[stage.name] = fingerprint(i, nb, effective, run_dir, logs)
+            records[stage.name] = fp                      # what the stage ran with (the notebook may change meanwhile)
             (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
             _timing(run_dir, stage.name, time.perf_counter() - t0)
             results.append(StageResult(stage.name, "done", time.perf_counter() - t0, why))
