@@ -167,6 +167,7 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
         if why is None: results.append(StageResult(stage.name, "skipped", detail="outputs present and up to date"))
         else:
             t0 = time.perf_counter()
+            _timing(run_dir, stage.name, None, later=STAGE_NAMES[i:])   # this stage's and later stages' times are stale
             if records.pop(stage.name, None) is not None:        # a stage that fails half-way must not look up to date later
                 (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
             try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
@@ -187,11 +188,12 @@ def _literal(src):
     try: return ast.literal_eval(src) if isinstance(src, str) else src
     except (ValueError, SyntaxError): return src
 
-def _timing(run_dir: Path, stage: str, seconds: float):
-    "Record how long a stage took in `timing.json` (the budget planner reads it)."
+def _timing(run_dir: Path, stage: str, seconds: float | None, later=()):
+    "Record how long a stage took in `timing.json` (the budget planner reads it); drop the times of stages in `later`."
     p = run_dir / "timing.json"
     t = json.loads(p.read_text()) if p.exists() else {"stages": {}}
-    t["stages"][stage] = round(seconds, 1)
+    t["stages"] = {k: v for k, v in t["stages"].items() if k not in later}
+    if seconds is not None: t["stages"][stage] = round(seconds, 1)
     p.write_text(json.dumps(t, indent=1))
 
 def _save(run_dir: Path, results):
