@@ -23,13 +23,13 @@ def test_loss_is_on_the_answer_only_and_prompt_is_cut_first():
     _, tok = load("smollm2-135m-instruct")
     req = {"messages": [{"role": "user", "content": "word " * 300}]}
     ex = make_example(tok, req["messages"], "card_arrival", 64)
-    assert len(ex["input_ids"]) == 64
+    assert 48 <= len(ex["input_ids"]) <= 64                        # the prompt's head was cut to fit, the answer kept
     kept = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100]
     assert tok.decode(kept) == "card_arrival" + tok.eos_token
 
 def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
     assert pick_backend() == "peft"
-    cfg = TrainConfig(steps=12, batch_size=8, max_length=96, lr=1e-3)
+    cfg = TrainConfig(steps=12, batch_size=8, max_length=96, lr=1e-3, shots=0, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"))
     info = fit_adapter("smollm2-135m-instruct", intents[:64], tmp_path / "a", cfg)
     losses = json.loads((tmp_path / "a" / "train_log.json").read_text())["loss"]
     assert len(losses) == 12 and sum(losses[-3:]) / 3 < sum(losses[:3]) / 3        # it learns
