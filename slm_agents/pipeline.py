@@ -173,7 +173,8 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
             try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
             except StageFailed as e:
                 results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
-            records[stage.name] = fp                      # what the stage ran with (the notebook may change meanwhile)
+            # inputs as they are now (curate appends to ingest's quarantine), code as the stage ran it
+            records[stage.name] = fingerprint(i, nb, effective, run_dir, logs) | {"code": fp["code"]}
             (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
             _timing(run_dir, stage.name, time.perf_counter() - t0)
             results.append(StageResult(stage.name, "done", time.perf_counter() - t0, why))
