@@ -11,8 +11,10 @@ import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import prompt_text, render_messages
 from .finetune import eval_sizes, specialist_prompts
-from .router import Router, heldout_part, llm_score, validate
-from .select import score_output, target_text
+from .router import Router, heldout_part, validate
+from .cluster import task_parts
+from .models import REGISTRY
+from .select import HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +41,20 @@ def _formats(run_dir) -> dict: return {c["cluster"]: c["format"]["dominant"] for
 
 def _ntok(tok, texts) -> list[int]: return [len(x) for x in tok(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
 
+def _slm_in(router: Router, tok, cid: int, request: dict) -> int:
+    "Input tokens of a specialist's prompt: the pruned prompt with its examples, or a head's user turn."
+    e = router.config["clusters"][str(cid)]
+    if e.get("kind") == LabelHead.kind:
+        return _ntok(tok, [task_parts(request)["user"]])[0]
+    bank = router.specialist(cid)[2]
+    return _ntok(tok, specialist_prompts(tok, [request], e.get("prune_rule"), bank, e.get("context_tokens")))[0]
+
+def _params_b(e: dict) -> float | None:
+    "A specialist's parameters in billions (None when unknown)."
+    if e.get("kind") == LabelHead.kind: return HEAD_PARAMS_M / 1000
+    spec = REGISTRY.get(e.get("model") or "")
+    return spec.params_m / 1000 if spec else None
+
 def replay(router: Router, rows: list[dict], formats: dict, tok, batch_size: int = 8, progress: bool = False) -> pl.DataFrame:
     "One row per call: the router's decision, the specialist's answer where there is one, and both arms' scores and tokens."
     reqs = [json.loads(r["request"]) for r in rows]
@@ -60,14 +76,15 @@ def replay(router: Router, rows: list[dict], formats: dict, tok, batch_size: int
                     "slm_valid": None if text is None else validate(e["format"], text, q, labels) is None,
                     "slm_score": None if text is None else score_output(fmt, text, r, labels)[0], "llm_score": llm_score(fmt, r, labels),
                     "llm_in": _ntok(tok, [prompt_text(tok, render_messages(q))])[0], "llm_out": _ntok(tok, [target_text(json.loads(r["response"]))])[0],
-                    "slm_in": _ntok(tok, specialist_prompts(tok, [q], e.get("prune_rule"), router.specialist(d.cluster)[2], e.get("context_tokens")))[0] if text is not None else 0,
-                    "slm_out": _ntok(tok, [text])[0] if text else 0, "decide_ms": d.decide_ms, "slm_ms": ms.get(i, 0.0)})
+                    "slm_in": _slm_in(router, tok, d.cluster, q) if text is not None else 0,
+                    "slm_out": _ntok(tok, [text])[0] if text else 0, "decide_ms": d.decide_ms, "slm_ms": ms.get(i, 0.0),
+                    "slm_params_b": _params_b(e) if text is not None else None})
     return pl.DataFrame(out, schema=PRED_SCHEMA)
 
 PRED_SCHEMA = {"call_id": pl.String, "cluster": pl.Int64, "pred_cluster": pl.Int64, "cluster_confidence": pl.Float64, "route": pl.String,
                "reason": pl.String, "attempted": pl.Boolean, "format": pl.String, "slm_answer": pl.String, "answer_confidence": pl.Float64,
                "slm_valid": pl.Boolean, "slm_score": pl.Float64, "llm_score": pl.Float64, "llm_in": pl.Int64, "llm_out": pl.Int64,
-               "slm_in": pl.Int64, "slm_out": pl.Int64, "decide_ms": pl.Float64, "slm_ms": pl.Float64}
+               "slm_in": pl.Int64, "slm_out": pl.Int64, "decide_ms": pl.Float64, "slm_ms": pl.Float64, "slm_params_b": pl.Float64}
 
 # %% ../nbs/08_evaluate.ipynb #ebf2ea15
 def _routed(p: pl.DataFrame) -> pl.Series:
@@ -97,11 +114,12 @@ def _reason_kind(reason: str) -> str:
 # %% ../nbs/08_evaluate.ipynb #2974a08d
 def cost(p: pl.DataFrame, slm_params_b: float, llm_params_b: float = 70.0, llm_usd_in: float = 2.5, llm_usd_out: float = 10.0,
          slm_usd_per_hour: float = 0.10, slm_seconds: float = 0.0) -> dict:
-    "Cost of the routed system relative to LLM-only, two ways."
+    "Cost of the routed system relative to LLM-only, two ways; each specialist at its own size where `p` has `slm_params_b`."
     llm_tok, on_llm = p["llm_in"] + p["llm_out"], (p["route"] == "llm")
     only = llm_params_b * float(llm_tok.sum())
     tried = p["attempted"]
-    routed = slm_params_b * float(((p["slm_in"] + p["slm_out"]) * tried).sum()) + llm_params_b * float((llm_tok * on_llm).sum())
+    size = p["slm_params_b"].fill_null(slm_params_b) if "slm_params_b" in p.columns else slm_params_b
+    routed = float(((p["slm_in"] + p["slm_out"]) * tried * size).sum()) + llm_params_b * float((llm_tok * on_llm).sum())
     usd_only = (float(p["llm_in"].sum()) * llm_usd_in + float(p["llm_out"].sum()) * llm_usd_out) / 1e6
     usd = (float((p["llm_in"] * on_llm).sum()) * llm_usd_in + float((p["llm_out"] * on_llm).sum()) * llm_usd_out) / 1e6 + slm_seconds / 3600 * slm_usd_per_hour
     if not len(p): return {"cost_ratio": None, "price_ratio": None, "usd_llm_only": 0.0, "usd_routed": 0.0}
@@ -261,7 +279,8 @@ def write_report(run_dir, m: dict) -> Path:
               "keywords": ", ".join(c["keywords"][:6]), "suitability": c["slm_suitability"], "example": (c["examples"] or [{}])[0].get("user", "")[:90]}
              for c in cl.get("cards", [])]
     selr = [{"cluster": c, "format": e["format"], "train": e.get("n_train"), "route": e["route"], "model": e.get("model"), "reason": e["reason"]}
-            | {f"{n} {k}": b[k]["score"] for n, b in (e.get("baselines") or {}).items() for k in ("zero_shot", "few_shot")} for c, e in sel.items()]
+            | {f"{n} {k}": b[k]["score"] for n, b in (e.get("baselines") or {}).items() for k in ("zero_shot", "few_shot", "fitted") if k in b}
+            for c, e in sel.items()]
     ftr = [{"cluster": c, "examples": v["train"]["n_examples"], "steps": v["train"]["config"]["steps"], "backend": v["train"]["backend"],
             "minutes": round(v["train"]["seconds"] / 60, 1), "tokens/example": v["train"]["tokens_per_example"], "base": v["base"]["score"],
             "fine-tuned": v["finetuned"]["score"]} for c, v in ft.items()]
@@ -296,7 +315,8 @@ def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: di
     run_dir = Path(run_dir); (run_dir / "eval").mkdir(exist_ok=True); (run_dir / "plots").mkdir(exist_ok=True)
     router = Router.load(run_dir)
     models = {e["model"] for e in router.config["clusters"].values() if e.get("model")} or {"smollm2-135m-instruct"}
-    slm = sorted(models)[0]; tok = load_tokenizer(materialise(slm))
+    slm = sorted(models - {HEAD} or {"smollm2-135m-instruct"})[0]     # its tokenizer counts tokens
+    tok = load_tokenizer(materialise(slm))
     assumptions = {"slm_params_b": round(getattr(REGISTRY.get(slm), "params_m", 0) / 1000, 4)} | (assumptions or {})
     rows = test_calls(run_dir, n_test).to_dicts()
     p = replay(router, rows, _formats(run_dir), tok, batch_size, progress)

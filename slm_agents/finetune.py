@@ -11,7 +11,7 @@ import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages, with_tools_note)
-from .select import few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -297,12 +297,14 @@ class PlanItem:
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     steps: int = 0
     eval_scale: float = 1.0       # share of the usual held-out calls it answers (less when time is short)
-    status: str = "left out"      # "train" or "left out"
+    status: str = "left out"      # "train", "left out", or "fitted" (a label head S4 fitted: nothing to train)
     reason: str = ""
 
 def expected_quality(entry: dict) -> float:
-    "Halfway between the chosen model's best zero/few-shot score and 1."
+    "A fitted head's held-out score; for a decoder, halfway between its best zero/few-shot score and 1."
     b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
+    if "fitted" in b:
+        return b["fitted"]["score"]
     best = max((b[m]["score"] for m in ("zero_shot", "few_shot") if m in b), default=0.0)
     return round(0.5 + 0.5 * best, 4)
 
@@ -373,8 +375,11 @@ def plan_items(run_dir) -> list[PlanItem]:
         if e["route"] != "slm": continue
         card, q = cards[cid], expected_quality(e)
         tpc = card.get("tokens_per_call") or 1.0
-        items.append(PlanItem(int(cid), e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
-                              round(card["share_calls"] * tpc * q, 4)))
+        it = PlanItem(int(cid), e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
+                      round(card["share_calls"] * tpc * q, 4))
+        if e["model"] == HEAD:
+            it.status, it.reason = "fitted", "label head fitted by S4: no training steps"
+        items.append(it)
     return items
 
 def _gen_seconds(entry: dict) -> float:
@@ -389,6 +394,8 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
     run_dir, t0 = Path(run_dir), time.perf_counter()
     sel = json.loads((run_dir / "selection.json").read_text())
     items, out = plan_items(run_dir), {"budget_minutes": budget, "steps": cfg.steps}
+    heads = [it for it in items if it.status == "fitted"]
+    items = [it for it in items if it.status != "fitted"]
     if cfg.steps:                                        # fixed steps: every selected cluster, no budget planning
         for it in items: it.status, it.steps, it.reason = "train", cfg.steps, f"fixed {cfg.steps} steps"
     else:
@@ -401,7 +408,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
         items = allocate(items, available, min_steps, max_epochs, cfg.batch_size)
         out |= {"spent_before_s": round(spent, 1), "reserve_s": fixed_reserve_s, "available_s": round(available, 1),
                 "min_steps": min_steps, "max_epochs": max_epochs}
-    out["clusters"] = [asdict(it) for it in sorted(items, key=lambda x: -x.value)]
+    out["clusters"] = [asdict(it) for it in sorted(items + heads, key=lambda x: -x.value)]
     (run_dir / "plan.json").write_text(json.dumps(out, indent=1))
     return out
 

@@ -12,15 +12,15 @@ from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
 from .finetune import ShotBank, eval_sizes, load_adapter, specialist_prompts
 from .models import generate_scored
-from .select import MAX_NEW, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, LabelHead, MAX_NEW, calibrate, llm_score, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier', 'load_classifier',
-           'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate', 'llm_score',
-           'calibrate', 'calibrate_cluster', 'build_router', 'LLMUnavailable', 'LLMClient', 'Decision', 'Router',
-           'as_completion', 'feedback_calls', 'decision_latency']
+           'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate', 'specialist_answers',
+           'calibrate_cluster', 'build_router', 'LLMUnavailable', 'LLMClient', 'Decision', 'Router', 'as_completion',
+           'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #74b32a5a
 def heldout_part(row: dict) -> str | None:
@@ -134,7 +134,7 @@ def load_classifier(path):
 
 # %% ../nbs/07_router.ipynb #6c5ea879
 def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = False) -> Path:
-    "A run directory with an agent-mix `sample` clustered, selected and one label specialist trained (and routed, with `router`)."
+    "An agent-mix `sample` clustered, selected and one label specialist trained (routed, with `router`): a LoRA decoder to work with."
     from slm_agents.cluster import run_cluster
     from slm_agents.datasets import agent_mix
     from slm_agents.finetune import TrainConfig, run_finetune
@@ -142,7 +142,7 @@ def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = 
     from slm_agents.select import run_select
     import tempfile
     rd = Path(tempfile.mkdtemp()); write_calls(agent_mix(None, data_dir, sample=sample), rd / "curated.parquet"); run_cluster(rd)
-    sel = run_select(rd, n_eval=2, k_shots=1, min_train=10, min_valid=0.0)
+    sel = run_select(rd, n_eval=2, k_shots=1, min_train=10, min_valid=0.0, label_head=False)
     keep = [int(c) for c, e in sel.items() if e["route"] == "slm" and e["format"] == "label"][:1]
     run_finetune(rd, TrainConfig(steps=steps, batch_size=4, max_length=128), n_train_max=64, n_eval=2, clusters=keep)
     if router: build_router(rd, n_val=10, min_accepted=1)
@@ -202,43 +202,39 @@ def validate(fmt: str, text: str, request: dict, labels: set | None = None) -> s
         except ValueError: return "not JSON"
     return None
 
-# %% ../nbs/07_router.ipynb #6b59d796
-def llm_score(fmt: str, row: dict, labels=None) -> float:
-    "The logged LLM answer's score for its own call."
-    return score_output(fmt, target_text(json.loads(row["response"]) if row["response"] else None), row, labels)[0]
-
-def calibrate(slm: list[float], llm: list[float], conf: list[float], valid: list[bool], target: float = 0.95, min_accepted: int = 5) -> dict:
-    "Lowest answer-confidence threshold whose accepted answers keep `target` of the LLM's quality on them."
-    order = sorted(range(len(conf)), key=lambda i: -conf[i])
-    best, s, l, n = None, 0.0, 0.0, 0
-    for i in order:
-        if not valid[i]: continue
-        s, l, n = s + slm[i], l + llm[i], n + 1
-        if n >= min_accepted and s >= target * l: best = {"threshold": conf[i], "accepted": n, "retention": round(s / l, 4) if l else 1.0}
-    cover = (best or {}).get("accepted", 0) / max(1, len(conf))
-    return {"threshold": None, "accepted": 0, "coverage": 0.0} if best is None else best | {"coverage": round(cover, 4)}
-
 # %% ../nbs/07_router.ipynb #cfd8ba0c
 def _labels(rows) -> list[str]: return sorted({target_text(json.loads(x["response"])) for x in rows})
 
-def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95, min_accepted=5,
-                      batch_size=8, progress=False) -> tuple[dict, list[dict]]:
-    "(router entry, per-call calibration rows) for one cluster with an adapter."
+def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[dict], batch_size=8,
+                       progress=False) -> tuple[dict, list[tuple[str, float]]]:
+    "(how the router serves cluster `cid`'s specialist, its (answer, confidence) for each request)."
+    if model == HEAD:
+        head = LabelHead.load(Path(run_dir) / "heads" / cid)
+        serve = {"adapter": f"heads/{cid}", "kind": LabelHead.kind, "model": HEAD}
+        return serve | {"prune_rule": None, "context_tokens": None}, head.answer(requests)
     adir = Path(run_dir) / "adapters" / cid
-    model, tok, info = load_adapter(adir, merge=True)
-    labels = _labels(rows) if fmt == "label" else None
-    val = val[:n_val]; reqs = [json.loads(x["request"]) for x in val]
+    m, tok, info = load_adapter(adir, merge=True)
     window = info["config"].get("context_tokens")
-    prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir), window)
-    outs = generate_scored(model, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
-    valid = [validate(fmt, o, q, set(labels) if labels else None) is None for (o, _), q in zip(outs, reqs)]
-    slm = [score_output(fmt, o, x, set(labels) if labels else None)[0] for (o, _), x in zip(outs, val)]
-    llm = [llm_score(fmt, x, set(labels) if labels else None) for x in val]
+    prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
+    outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
+    serve = {"adapter": f"adapters/{cid}", "kind": "lora", "model": info["base_model"]}
+    return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
+
+def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95, min_accepted=5,
+                      batch_size=8, progress=False, model: str | None = None) -> tuple[dict, list[dict]]:
+    "(router entry, per-call calibration rows) for one cluster with a specialist (`model`: S4's choice)."
+    labels = _labels(rows) if fmt == "label" else None
+    lset = set(labels) if labels else None
+    val = val[:n_val]
+    reqs = [json.loads(x["request"]) for x in val]
+    serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress)
+    valid = [validate(fmt, o, q, lset) is None for (o, _), q in zip(outs, reqs)]
+    slm = [score_output(fmt, o, x, lset)[0] for (o, _), x in zip(outs, val)]
+    llm = [llm_score(fmt, x, lset) for x in val]
     cal = calibrate(slm, llm, [c for _, c in outs], valid, target, min_accepted)
-    entry = {"adapter": f"adapters/{cid}", "model": info["base_model"], "format": fmt, "labels": labels,
-             "prune_rule": info["prune_rule"], "context_tokens": window,
-             "threshold": cal["threshold"], "calibration": cal | {"n_val": len(val), "valid": round(float(np.mean(valid)), 4) if val else 0.0,
-             "slm_quality": round(float(np.mean(slm)), 4) if val else 0.0, "llm_quality": round(float(np.mean(llm)), 4) if val else 0.0}}
+    mean = lambda xs: round(float(np.mean(xs)), 4) if val else 0.0
+    cal |= {"n_val": len(val), "valid": mean(valid), "slm_quality": mean(slm), "llm_quality": mean(llm)}
+    entry = serve | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
     per_call = [{"cluster": int(cid), "call_id": x["call_id"], "confidence": c, "valid": v, "slm": s, "llm": l}
                 for x, (_, c), v, s, l in zip(val, outs, valid, slm, llm)]
     return entry, per_call
@@ -257,12 +253,14 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
         if e["route"] != "slm": clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}; continue
-        if not (run_dir / "adapters" / cid / "adapter_config.json").exists():
+        done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
+        if not ((done / "head.json").exists() or (done / "adapter_config.json").exists()):
             clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}; continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
-        n = sizes.get(int(cid), n_val)
-        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress)
+        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)   # a head answers every one cheaply
+        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress,
+                                       e["model"])
         c = entry["calibration"]
         entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {c['n_val']} validation calls"}
                   if entry["threshold"] is not None else
@@ -340,8 +338,12 @@ Router.decide = _decide
 
 # %% ../nbs/07_router.ipynb #409f0b9c
 def _specialist(self: Router, cid: int):
+    "(model, tokenizer, shot bank) of cluster `cid`'s specialist; (head, None, None) for a label head."
+    e = self.config["clusters"][str(cid)]
+    if cid not in self._models and e.get("kind") == LabelHead.kind:
+        self._models[cid] = (LabelHead.load(self.run_dir / e["adapter"]), None, None)
     if cid not in self._models:
-        adir = self.run_dir / self.config["clusters"][str(cid)]["adapter"]
+        adir = self.run_dir / e["adapter"]
         model, tok, _ = load_adapter(adir, merge=True)
         self._models[cid] = (model, tok, ShotBank.load(adir))
     return self._models[cid]
@@ -349,6 +351,8 @@ def _specialist(self: Router, cid: int):
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
     "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
     e = self.config["clusters"][str(cid)]; model, tok, bank = self.specialist(cid)
+    if e.get("kind") == LabelHead.kind:
+        return model.answer(requests)
     prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, e.get("context_tokens"))
     return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size)
 
@@ -363,7 +367,8 @@ def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) ->
 def _completion_of(self: Router, cid: int, text: str) -> dict:
     "The specialist's answer as a chat.completion, with its completion tokens counted."
     e, tok = self.config["clusters"][str(cid)], self.specialist(cid)[1]
-    return as_completion(text, e["format"], f"slm:{e['model']}/cluster-{cid}", completion_tokens=len(tok(text, add_special_tokens=False)["input_ids"]))
+    n = 0 if tok is None else len(tok(text, add_special_tokens=False)["input_ids"])      # a head generates no tokens
+    return as_completion(text, e["format"], f"slm:{e['model']}/cluster-{cid}", completion_tokens=n)
 Router.specialist, Router.answer, Router.accept, Router.completion = _specialist, _answer, _accept, _completion_of
 
 # %% ../nbs/07_router.ipynb #56da8a6a

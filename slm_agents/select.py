@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_select.ipynb #164c80e8
 from __future__ import annotations
-import hashlib, json, logging, re, time, types
+import hashlib, json, logging, re, shutil, time, types
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -16,9 +16,10 @@ from .models import REGISTRY, fit_messages, generate, load, prompt_text, render_
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_NEW', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
-           'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages', 'nearest', 'split_of',
-           'timed_generate', 'evaluate_candidate', 'run_select', 'selection_table']
+__all__ = ['log', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match',
+           'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages',
+           'nearest', 'split_of', 'head_classes', 'frequent_share', 'LabelHead', 'shared_embedder', 'timed_generate',
+           'evaluate_candidate', 'llm_score', 'calibrate', 'evaluate_head', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -185,6 +186,90 @@ def split_of(row) -> str:
 
 MAX_NEW = {"label": 16, "tool_call": 160, "agent_turn": 160, "json": 96, "free_text": 64}
 
+# %% ../nbs/05_select.ipynb #aecfcd0f
+HEAD = "minilm-label-head"          # the candidate name of a label head
+HEAD_PARAMS_M = 22.7                # all-MiniLM-L6-v2
+OTHER = ""                          # a head's class for answers too rare to learn: the LLM answers those
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    "Row-wise probabilities from logits; one logit column is a binary model's positive class."
+    if z.shape[1] == 1:
+        p = 1 / (1 + np.exp(-z))
+        return np.hstack([1 - p, p])
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+# %% ../nbs/05_select.ipynb #08d4b4c5
+def head_classes(answers: list[str], fmt: str, min_count: int = 5) -> list[str]:
+    "A head's class for each training answer: every label of a closed set, else the answers seen `min_count` times, or `OTHER`."
+    if fmt == "label":
+        return list(answers)
+    counts = Counter(answers)
+    return [a if counts[a] >= min_count else OTHER for a in answers]
+
+def frequent_share(answers: list[str], min_count: int = 5) -> float:
+    "Share of training answers a head could give (those seen at least `min_count` times)."
+    return float(np.mean([a != OTHER for a in head_classes(answers, "json", min_count)])) if answers else 0.0
+
+# %% ../nbs/05_select.ipynb #1140d8e5
+class LabelHead:
+    "A closed-label-set specialist: logistic regression on the unit embedding of a call's last user turn."
+    kind = "label_head"
+    def __init__(self, labels, coef, intercept, embedder=None):
+        self.labels = list(labels)
+        self.coef, self.intercept = np.asarray(coef), np.asarray(intercept)
+        self.embedder = embedder
+
+    @classmethod
+    def fit(cls, vecs: np.ndarray, answers: list[str], C: float = 100.0, embedder=None):
+        "Fit on the unit vectors `vecs` of training calls and their logged labels `answers`."
+        from sklearn.linear_model import LogisticRegression
+        labels = sorted(set(answers))
+        if len(labels) == 1:
+            return cls(labels, np.zeros((0, vecs.shape[1])), np.zeros(0), embedder)
+        m = LogisticRegression(C=C, max_iter=3000).fit(vecs, answers)
+        return cls(m.classes_.tolist(), m.coef_, m.intercept_, embedder)
+
+    def proba(self, vecs: np.ndarray) -> np.ndarray:
+        "Probability of each label (columns in `labels` order)."
+        if not len(self.coef):
+            return np.ones((len(vecs), 1))
+        return _softmax(vecs @ self.coef.T + self.intercept)
+
+    def predict(self, vecs: np.ndarray) -> list[tuple[str, float]]:
+        "(label, probability) of the most likely label for each vector."
+        p = self.proba(vecs)
+        return [(self.labels[i], float(p[j, i])) for j, i in enumerate(p.argmax(1))]
+
+# %% ../nbs/05_select.ipynb #60ec2848
+@lru_cache(maxsize=1)
+def shared_embedder():
+    "One embedding model for every label head in this process."
+    from slm_agents.cluster import load_embedder
+    return load_embedder()
+
+def _head_answer(self: LabelHead, requests: list[dict]) -> list[tuple[str, float]]:
+    "(label, confidence) for each chat request."
+    from slm_agents.cluster import embed_texts
+    self.embedder = self.embedder or shared_embedder()
+    return self.predict(embed_texts(self.embedder, [_last_user(q) for q in requests]))
+
+def _head_save(self: LabelHead, out_dir):
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "head.npz", coef=self.coef, intercept=self.intercept)
+    meta = {"kind": self.kind, "model": HEAD, "labels": self.labels, "input": "last user turn"}
+    (out / "head.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
+    return out
+
+def _head_load(cls, out_dir, embedder=None) -> LabelHead:
+    meta = json.loads((Path(out_dir) / "head.json").read_text())
+    with np.load(Path(out_dir) / "head.npz", allow_pickle=False) as z:
+        return cls(meta["labels"], z["coef"], z["intercept"], embedder)
+
+LabelHead.answer, LabelHead.save = _head_answer, _head_save
+LabelHead.load = classmethod(_head_load)
+
 # %% ../nbs/05_select.ipynb #22488aa7
 def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
     msgs = few_shot_messages(request, shots) if shots else render_messages(request)
@@ -221,17 +306,54 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_p
                      "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else ""}
     return res
 
+# %% ../nbs/05_select.ipynb #6b59d796
+def llm_score(fmt: str, row: dict, labels=None) -> float:
+    "The logged LLM answer's score for its own call."
+    return score_output(fmt, target_text(json.loads(row["response"]) if row["response"] else None), row, labels)[0]
+
+def calibrate(slm: list[float], llm: list[float], conf: list[float], valid: list[bool], target: float = 0.95, min_accepted: int = 5) -> dict:
+    "Lowest answer-confidence threshold whose accepted answers keep `target` of the LLM's quality on them."
+    order = sorted(range(len(conf)), key=lambda i: -conf[i])
+    best, s, l, n = None, 0.0, 0.0, 0
+    for i in order:
+        if not valid[i]: continue
+        s, l, n = s + slm[i], l + llm[i], n + 1
+        if n >= min_accepted and s >= target * l: best = {"threshold": conf[i], "accepted": n, "retention": round(s / l, 4) if l else 1.0}
+    cover = (best or {}).get("accepted", 0) / max(1, len(conf))
+    return {"threshold": None, "accepted": 0, "coverage": 0.0} if best is None else best | {"coverage": round(cover, 4)}
+
+# %% ../nbs/05_select.ipynb #c61aa1ab
+def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str, labels: set | None,
+                  target: float = 0.95) -> dict:
+    "A fitted head on held-out `rows` (unit vectors `vecs`): score, valid rate, the share it could serve at `target`, seconds per call."
+    outs = head.predict(vecs)
+    scored = [score_output(fmt, o, r, labels) for (o, _), r in zip(outs, rows)]
+    slm = [s for s, _ in scored]
+    valid = [v and o != OTHER for (o, _), (_, v) in zip(outs, scored)]
+    cal = calibrate(slm, [llm_score(fmt, r, labels) for r in rows], [c for _, c in outs], valid, target, 3)
+    timed = [json.loads(r["request"]) for r in rows[:16]]
+    t0 = time.perf_counter()
+    head.answer(timed)
+    per_call = (time.perf_counter() - t0) / max(1, len(timed))
+    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
+    return {"fitted": {"score": mean(slm), "valid": mean(valid), "n": len(rows), "coverage": cal["coverage"],
+                       "seconds_per_call": round(per_call, 4), "params_m": HEAD_PARAMS_M,
+                       "example_output": outs[0][0] if outs else ""}}
+
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
                min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
-               budget_share=0.15) -> dict:
+               budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
+               target=0.95) -> dict:
     "Zero- and few-shot baselines of every candidate on every trainable cluster, and the choice; writes `selection.json`."
-    from slm_agents.cluster import embed_texts, load_embedder
+    from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     specs = sorted((REGISTRY[c] if c in REGISTRY else c for c in candidates), key=lambda s: getattr(s, "params_m", 0))
-    models, embedder, out = {}, embedder or load_embedder(), {}
+    models, embedder, out = {}, embedder or shared_embedder(), {}
+    shutil.rmtree(run_dir / "heads", ignore_errors=True)
+    (run_dir / "heads").mkdir()
     cap = _time_cap(cards, budget, budget_share, len(specs), min_train)
     for cid, card in sorted(cards.items()):
         fmt = card["format"]["dominant"]; entry = {"format": fmt, "size": card["size"]}
@@ -248,12 +370,25 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
         qv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in test])
         shots = [[(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row] for row in nearest(tv, qv, k_shots)]
         entry["baselines"] = {}
+        answers = [target_text(json.loads(r["response"])) for r in train]
+        if label_head and (fmt == "label" or frequent_share(answers) >= min_frequent_share):   # the cheapest first
+            head = LabelHead.fit(tv, head_classes(answers, fmt), embedder=embedder)
+            fitted = evaluate_head(head, qv, test, fmt, labels, target)
+            entry["baselines"][HEAD] = fitted
+            cover = fitted["fitted"]["coverage"]
+            if cover >= min_head_coverage:
+                head.save(run_dir / "heads" / str(cid))
+                why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(test)} held-out calls at "
+                       f"{target:.0%} of the LLM's quality (bar {min_head_coverage:.0%}); decoders not measured")
+                out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}
+                continue
         for spec in specs:
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
             entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
                                                           max_prompt_tokens, cap)
-        ok = [n for n, b in entry["baselines"].items() if max(b["zero_shot"]["valid"], b["few_shot"]["valid"]) >= min_valid]
+        ok = [n for n, b in entry["baselines"].items()
+              if n != HEAD and max(b["zero_shot"]["valid"], b["few_shot"]["valid"]) >= min_valid]
         if ok: entry |= {"route": "slm", "model": ok[0], "reason": f"smallest candidate with valid output ≥ {min_valid:.0%}"}
         else: entry |= {"route": "llm", "model": None, "reason": f"no candidate reaches {min_valid:.0%} valid output"}
         out[str(cid)] = entry
@@ -261,10 +396,15 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
     return out
 
 # %% ../nbs/05_select.ipynb #d5f4700a
+def _scores(b: dict) -> dict:
+    "A candidate's scores as flat columns: zero/few-shot for decoders, `fitted` for a label head."
+    return {f"{m}_{k}": b[m][k] for m in ("zero_shot", "few_shot", "fitted") if m in b for k in ("score", "valid")}
+
 def selection_table(selection: dict) -> pl.DataFrame:
+    "One row per cluster and candidate: the cluster's route and reason, the candidate's scores."
     rows = []
     for cid, e in selection.items():
-        base = {"cluster": int(cid), "format": e["format"], "size": e["size"], "n_train": e["n_train"], "route": e["route"], "model": e["model"], "reason": e["reason"]}
+        base = {k: e[k] for k in ("format", "size", "n_train", "route", "model", "reason")}
         for name, b in (e.get("baselines") or {"-": None}).items():
-            rows.append(base | {"candidate": name} | ({f"{m}_{k}": b[m][k] for m in ("zero_shot", "few_shot") for k in ("score", "valid")} if b else {}))
+            rows.append({"cluster": int(cid)} | base | {"candidate": name} | (_scores(b) if b else {}))
     return pl.DataFrame(rows)

@@ -6,6 +6,7 @@ import polars as pl
 from slm_agents.capture import CallStore, LoopbackLLM, generate_keys
 from slm_agents.pipeline import STAGE_NAMES, run
 from slm_agents.router import LLMClient, Router
+from slm_agents.select import HEAD
 from shoplog import ITEMS, TINY, TRIAGE, WORDS
 
 def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
@@ -22,6 +23,9 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     for cid, e in m["clusters"].items():
         assert e["route"] == rc["clusters"][cid]["route"] and e["reason"]
     assert (rd / "adapters").is_dir() and (rd / "eval" / "predictions.parquet").exists()
+    sel = json.loads((rd / "selection.json").read_text())
+    assert {e["model"] for e in sel.values() if e["format"] == "label"} == {HEAD}     # the closed label set: the cheapest candidate
+    assert {e["model"] for e in sel.values() if e["format"] == "tool_call"} == {"smollm2-135m-instruct"}
     served = pl.read_parquet(rd / "eval" / "predictions.parquet").filter(pl.col("route") == "slm")
     assert served["slm_valid"].all() and served["pred_cluster"].cast(pl.String).is_in([c for c, e in rc["clusters"].items() if e["route"] == "slm"]).all()
     html = (rd / "report.html").read_text()
