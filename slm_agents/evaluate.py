@@ -11,7 +11,7 @@ import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import prompt_text, render_messages
 from .finetune import eval_sizes, specialist_prompts
-from .router import Router, heldout_part, validate
+from .router import Router, heldout_part, reason_kind, validate
 from .cluster import task_parts
 from .models import REGISTRY
 from .select import HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
@@ -103,13 +103,7 @@ def summarise(p: pl.DataFrame) -> dict:
             "replacement_rate": round(len(slm) / len(p), 4),
             "replacement_rate_tokens": round(float((tokens * (p["route"] == "slm")).sum() / max(1, tokens.sum())), 4),
             "fallback_rate": round(float((p["attempted"] & (p["route"] == "llm")).mean()), 4),
-            "fallback_reasons": dict(Counter(_reason_kind(r) for r in p.filter(pl.col("route") == "llm")["reason"]).most_common())}
-
-def _reason_kind(reason: str) -> str:
-    "The kind of a fallback reason, without its numbers."
-    for k in ("invalid answer", "answer confidence", "cluster confidence", "stays on the LLM", "unknown cluster"):
-        if k in reason: return k
-    return reason
+            "fallback_reasons": dict(Counter(reason_kind(r) for r in p.filter(pl.col("route") == "llm")["reason"]).most_common())}
 
 # %% ../nbs/08_evaluate.ipynb #2974a08d
 def cost(p: pl.DataFrame, slm_params_b: float, llm_params_b: float = 70.0, llm_usd_in: float = 2.5, llm_usd_out: float = 10.0,

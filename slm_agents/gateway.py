@@ -9,13 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
-from .router import LLMUnavailable, Router
+from .router import LLMUnavailable, Router, reason_kind, unknown_fields
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SCOPES', 'parse_keys', 'check_key', 'CircuitBreaker', 'SpecialistBatcher', 'create_app', 'build_gateway',
-           'serve', 'BackgroundServer']
+__all__ = ['log', 'SCOPES', 'parse_keys', 'check_key', 'CircuitBreaker', 'SpecialistBatcher', 'upstream_error', 'create_app',
+           'build_gateway', 'serve', 'BackgroundServer']
 
 # %% ../nbs/10_gateway.ipynb #2514a97e
 SCOPES = ("call", "admin")
@@ -110,24 +110,68 @@ def _metrics():
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
     return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
 
-async def _read_request(request: Request, max_body: int) -> dict | JSONResponse:
-    "The JSON body of a chat request, or the error response."
-    if not request.headers.get("content-type", "").split(";")[0].strip() == "application/json": return _error(415, "Content-Type must be application/json")
-    if int(request.headers.get("content-length") or 0) > max_body: return _error(413, f"body over {max_body} bytes")
+async def _read_body(request: Request, max_body: int, timeout_s: float) -> bytes | JSONResponse:
+    "The body, read within `timeout_s` and checked for size while it arrives; or the error response."
+    if int(request.headers.get("content-length") or 0) > max_body:
+        return _error(413, f"body over {max_body} bytes")
     body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_body: return _error(413, f"body over {max_body} bytes")
-    try: req = json.loads(body)
-    except ValueError: return _error(400, "body is not valid JSON")
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                body += chunk
+                if len(body) > max_body:
+                    return _error(413, f"body over {max_body} bytes")
+    except TimeoutError:
+        return _error(408, f"body not received within {timeout_s:g} s")
+    return body
+
+def _check_request(req) -> JSONResponse | None:
+    "Why a parsed body is not a chat request the gateway serves (400), or None."
     if not isinstance(req, dict) or not isinstance(req.get("messages"), list) or not req["messages"]:
         return _error(400, "'messages' must be a non-empty list")
+    if bad := unknown_fields(req):
+        return _error(400, f"not chat-completion fields: {', '.join(bad[:5])}")
     if not all(isinstance(m, dict) and isinstance(m.get("role"), str) for m in req["messages"]):
         return _error(400, "each message must be an object with a 'role'")
     tools = req.get("tools")
-    if tools is not None and not (isinstance(tools, list) and all(isinstance(t, dict) and isinstance(t.get("function", t), dict) for t in tools)):
+    ok = lambda t: isinstance(t, dict) and isinstance(t.get("function", t), dict)
+    if tools is not None and not (isinstance(tools, list) and all(ok(t) for t in tools)):
         return _error(400, "'tools' must be a list of tool objects")
-    return req
+    return None
+
+async def _read_request(request: Request, max_body: int, timeout_s: float = 10.0) -> dict | JSONResponse:
+    "The JSON body of a chat request, or the error response."
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        return _error(415, "Content-Type must be application/json")
+    body = await _read_body(request, max_body, timeout_s)
+    if isinstance(body, JSONResponse):
+        return body
+    try:
+        req = json.loads(body)
+    except (ValueError, RecursionError):
+        return _error(400, "body is not valid JSON, or nests too deeply")
+    return _check_request(req) or req
+
+# %% ../nbs/10_gateway.ipynb #7c5ea418
+class _Upstream(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+def upstream_error(status: int, breaker: CircuitBreaker) -> _Upstream:
+    "The client's error for an upstream HTTP error `status`; only 5xx count against `breaker`."
+    if status >= 500:
+        breaker.failure()
+        return _Upstream(502, f"upstream LLM failed ({status})")
+    if status in (401, 403):
+        return _Upstream(502, f"upstream LLM refused the gateway's credentials ({status})")
+    if status == 429:
+        return _Upstream(429, "upstream LLM rate limit reached; retry later")
+    return _Upstream(status, f"upstream LLM rejected the request ({status})")
+
+def _kind(status: int) -> str:
+    "OpenAI's error type for a status the gateway answers with."
+    return {429: "rate_limit_error", 502: "upstream_error", 503: "upstream_error"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
 
 # %% ../nbs/10_gateway.ipynb #60960f50
 def _agree(a: dict, b: dict) -> bool:
@@ -151,9 +195,14 @@ def _sse(resp: dict):
 
 # %% ../nbs/10_gateway.ipynb #3c92fe29
 def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max_body: int = 1_000_000,
-               breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0) -> FastAPI:
+               breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0,
+               body_timeout: float = 10.0, upstream_threads: int = 32) -> FastAPI:
     "The gateway app for `router`; `keys` from `parse_keys`; calls captured in `store` (a writer `CallStore`)."
-    app = FastAPI(title="slm_agents gateway")
+    app = FastAPI(title="slm_agents gateway", docs_url=None, redoc_url=None, openapi_url=None)
+    # the upstream, routing and capture each get their own threads: a slow LLM cannot stall calls a specialist serves
+    pools = {"upstream": ThreadPoolExecutor(upstream_threads, thread_name_prefix="upstream"),
+             "decide": ThreadPoolExecutor(4, thread_name_prefix="decide"),
+             "capture": ThreadPoolExecutor(1, thread_name_prefix="capture")}
     m, breaker, batcher = _metrics(), breaker or CircuitBreaker(), SpecialistBatcher(router, max_batch, window_ms)
     m["queue"].set_function(lambda: batcher.pending)
     m["breaker"].set_function(lambda: float(breaker.state == "open"))
@@ -162,12 +211,9 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
     async def upstream(req: dict) -> dict:
         import openai
         if not breaker.allow(): raise _Upstream(503, "upstream LLM circuit open")
-        try: resp = await asyncio.get_running_loop().run_in_executor(None, router.llm.complete, req)
+        try: resp = await asyncio.get_running_loop().run_in_executor(pools["upstream"], router.llm.complete, req)
         except LLMUnavailable as e: breaker.failure(); log.warning("upstream: %s", e); raise _Upstream(503, "upstream LLM unreachable")
-        except openai.APIStatusError as e:
-            if 400 <= e.status_code < 500:          # the request's fault, not the upstream's: pass it on, keep the breaker closed
-                breaker.success(); raise _Upstream(e.status_code, f"upstream LLM rejected the request ({e.status_code})")
-            breaker.failure(); raise _Upstream(502, f"upstream LLM failed ({e.status_code})")
+        except openai.APIStatusError as e: raise upstream_error(e.status_code, breaker)
         except Exception as e: breaker.failure(); raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
         if not isinstance(resp, dict) or not resp.get("choices"): breaker.failure(); raise _Upstream(502, "upstream LLM answer has no choices")
         breaker.success(); return resp
@@ -177,13 +223,13 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         t0, ts = time.perf_counter(), time.time()
         if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200:
             m["errors"].labels(str(code)).inc(); return _error(code, "invalid API key" if code == 401 else "key lacks scope 'call'", "authentication_error")
-        req = await _read_request(request, max_body)
+        req = await _read_request(request, max_body, body_timeout)
         if isinstance(req, JSONResponse): m["errors"].labels(str(req.status_code)).inc(); return req
         return await _answer(req, t0, ts)
 
     async def _answer(req, t0, ts):
         loop, resp, tags, err, slm_resp = asyncio.get_running_loop(), None, {}, None, None
-        try: d = await loop.run_in_executor(None, router.decide, req)
+        try: d = await loop.run_in_executor(pools["decide"], router.decide, req)
         except Exception as e:
             from slm_agents.router import Decision
             log.exception("router.decide failed"); d = Decision(-1, 0.0, "llm", f"router error: {type(e).__name__}")
@@ -198,7 +244,7 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
                     tags["shadow_outcome"] = "served" if d.route == "slm" else d.reason
                     d.route, d.reason = "llm", "shadow mode"
                 elif d.route == "slm": resp = slm_resp
-            if d.route == "llm" and d.reason != "shadow mode": m["fallbacks"].labels(d.reason.split(":")[0][:40]).inc()
+            if d.route == "llm" and d.reason != "shadow mode": m["fallbacks"].labels(reason_kind(d.reason)).inc()
             if resp is None:
                 resp = await upstream(req)
                 if d.reason == "shadow mode":
@@ -210,9 +256,9 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         secs = time.perf_counter() - t0
         if store is not None:                   # the specialist's shadow answer goes inside the encrypted response, never in tags
             logged = None if err else (resp | {"shadow": slm_resp} if d.reason == "shadow mode" else resp)
-            await loop.run_in_executor(None, lambda: store.record(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=err.message if err else None,
+            await loop.run_in_executor(pools["capture"], lambda: store.record(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=err.message if err else None,
                                        tags={"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)} | tags))
-        if err: m["errors"].labels(str(err.status)).inc(); return _error(err.status, err.message, "upstream_error" if err.status in (502, 503) else "server_error")
+        if err: m["errors"].labels(str(err.status)).inc(); return _error(err.status, err.message, _kind(err.status))
         m["requests"].labels(d.route, str(d.cluster)).inc(); m["latency"].labels(d.route).observe(secs)
         m["tokens"].labels(d.route).inc(((resp.get("usage") or {}).get("completion_tokens")) or 0)
         headers = {"x-slm-route": d.route, "x-slm-cluster": str(d.cluster), "x-slm-reason": _header(d.reason)}
@@ -235,9 +281,6 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         return PlainTextResponse(generate_latest(m["registry"]).decode(), media_type="text/plain; version=0.0.4")
     return app
 
-class _Upstream(Exception):
-    def __init__(self, status: int, message: str): super().__init__(message); self.status, self.message = status, message
-
 # %% ../nbs/10_gateway.ipynb #c8f8051b
 def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_base_url=None, upstream_model=None, upstream_key=None,
                   store_dir=None, store_key=None, store_key_file=None, capture_batch: int = 100, shadow: bool = False,
@@ -256,7 +299,7 @@ def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_
 def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, **kw):
     import uvicorn
     app = build_gateway(run_dir, **kw)
-    try: uvicorn.run(app, host=host, port=port, log_level="warning")
+    try: uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=256, timeout_keep_alive=5)
     finally:
         if app.state.store is not None: app.state.store.close()
 

@@ -17,10 +17,11 @@ from .select import HEAD, LabelHead, MAX_NEW, calibrate, llm_score, is_tool_answ
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier', 'load_classifier',
-           'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate', 'specialist_answers',
-           'calibrate_cluster', 'build_router', 'LLMUnavailable', 'LLMClient', 'Decision', 'Router', 'as_completion',
-           'feedback_calls', 'decision_latency']
+__all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space',
+           'save_classifier', 'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report',
+           'choose_classifier', 'validate', 'specialist_answers', 'calibrate_cluster', 'build_router', 'LLMUnavailable',
+           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'as_completion', 'feedback_calls',
+           'decision_latency']
 
 # %% ../nbs/07_router.ipynb #74b32a5a
 def heldout_part(row: dict) -> str | None:
@@ -277,6 +278,17 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
 # %% ../nbs/07_router.ipynb #925caf05
 class LLMUnavailable(RuntimeError): "The fallback LLM could not be reached or configured."
 
+CHAT_FIELDS = frozenset({         # OpenAI chat-completions request fields the router sends upstream
+    "messages", "model", "tools", "tool_choice", "parallel_tool_calls", "functions", "function_call",
+    "response_format", "temperature", "top_p", "max_tokens", "max_completion_tokens", "n", "stop", "seed",
+    "frequency_penalty", "presence_penalty", "logit_bias", "logprobs", "top_logprobs", "user", "metadata",
+    "store", "reasoning_effort", "service_tier", "modalities", "audio", "prediction", "web_search_options",
+    "stream", "stream_options"})
+
+def unknown_fields(request: dict) -> list[str]:
+    "The request's fields that are not chat-completion fields (e.g. the SDK's `extra_body`, `timeout`)."
+    return sorted(k for k in request if k not in CHAT_FIELDS)
+
 class LLMClient:
     "The fallback LLM: an OpenAI-compatible chat-completions endpoint."
     def __init__(self, base_url: str | None = None, api_key: str | None = None, model: str | None = None,
@@ -291,6 +303,8 @@ class LLMClient:
         if self._client is None:
             if not self.api_key: raise LLMUnavailable("no LLM configured: set OPENAI_API_KEY (and OPENAI_BASE_URL) or pass an LLMClient")
             self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.max_retries)
+        if bad := unknown_fields(request):
+            raise ValueError(f"not chat-completion fields: {', '.join(bad[:5])}")
         body = {k: v for k, v in request.items() if k not in ("stream", "stream_options")} | ({"model": self.model} if self.model else {})
         body.setdefault("model", "default")
         try: return self._client.chat.completions.create(**body).model_dump(exclude_none=True)
@@ -298,6 +312,13 @@ class LLMClient:
             raise LLMUnavailable(f"LLM at {self._client.base_url} unreachable after {self.max_retries + 1} attempts: {e}") from e
 
 # %% ../nbs/07_router.ipynb #eada0362
+REASON_KINDS = ("invalid answer", "answer confidence", "cluster confidence", "stays on the LLM", "unknown cluster",
+                "specialist error", "router error", "shadow mode")
+
+def reason_kind(reason: str) -> str:
+    "The kind of a fallback reason, without its numbers: one of `REASON_KINDS`, or 'other'."
+    return next((k for k in REASON_KINDS if k in reason), "other")
+
 @dataclass
 class Decision:
     cluster: int                 # predicted cluster (-1: none)

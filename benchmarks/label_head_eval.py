@@ -1,0 +1,84 @@
+"""Label heads on the label call sites of several logs: `python benchmarks/label_head_eval.py LOG.parquet:TASK ...`.
+
+For each log's call site `TASK` (calls with that `task`), the head S4 fits (`LabelHead`: logistic regression on the
+all-MiniLM-L6-v2 embedding of the user turn) is fitted on the training calls; the router's answer threshold is calibrated
+on the validation half of the held-out calls (`heldout_part`, target 95 % of the LLM's quality) and applied to the test
+half. Reported: labels, training calls per label, accuracy, the share of test calls served at that threshold and their
+retention, the fit time, and the serving time per call at batch 1 beside the base 135M decoder writing the label for the
+same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed).
+Writes `benchmarks/out/label_heads.json`."""
+import argparse, json, statistics, time
+from pathlib import Path
+import numpy as np, polars as pl
+from slm_agents.cluster import embed_texts, task_parts
+from slm_agents.router import heldout_part
+from slm_agents.select import (LabelHead, MAX_NEW, calibrate, head_classes, llm_score, score_output,
+                               shared_embedder, target_text)
+
+def site(path: str, task: str) -> dict[str, list[dict]]:
+    "The call site's calls by part: train, val, test."
+    rows = pl.read_parquet(path).filter(pl.col("task") == task).sort("call_id").to_dicts()
+    parts = {"train": [], "val": [], "test": []}
+    for r in rows: parts[heldout_part(r) or "train"].append(r)
+    return parts
+
+def users(rows): return [task_parts(json.loads(r["request"]))["user"] for r in rows]
+
+def serve_ms(head: LabelHead, rows: list[dict]) -> float:
+    "Median milliseconds to answer one call (embedding included), a call at a time."
+    ms = []
+    for r in rows:
+        t0 = time.perf_counter(); head.answer([json.loads(r["request"])]); ms.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(ms)
+
+def decoder_ms(rows: list[dict]) -> float:
+    "Median milliseconds for the base 135M decoder to write a label for one call (zero-shot prompt), a call at a time."
+    from slm_agents.models import fit_messages, generate, load, prompt_text, render_messages
+    model, tok = load("smollm2-135m-instruct")
+    ms = []
+    for r in rows:
+        p = prompt_text(tok, fit_messages(tok, render_messages(json.loads(r["request"])), 2048))
+        t0 = time.perf_counter(); generate(model, tok, [p], MAX_NEW["label"], 1); ms.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(ms)
+
+def evaluate(path: str, task: str, n_decoder: int) -> dict:
+    parts, emb = site(path, task), shared_embedder()
+    answers = [target_text(json.loads(r["response"])) for r in parts["train"]]
+    t0 = time.perf_counter()
+    vecs = embed_texts(emb, users(parts["train"]))
+    head = LabelHead.fit(vecs, head_classes(answers, "label"), embedder=emb)
+    fit_s = time.perf_counter() - t0
+    labels = set(answers)
+    out = {}
+    for name in ("val", "test"):
+        rows = parts[name]
+        preds = head.predict(embed_texts(emb, users(rows)))
+        out[name] = {"slm": [score_output("label", o, r, labels)[0] for (o, _), r in zip(preds, rows)],
+                     "llm": [llm_score("label", r, labels) for r in rows], "conf": [c for _, c in preds]}
+    v, t = out["val"], out["test"]
+    cal = calibrate(v["slm"], v["llm"], v["conf"], [True] * len(v["conf"]), 0.95, 5)
+    served = [c >= cal["threshold"] for c in t["conf"]] if cal["threshold"] is not None else [False] * len(t["conf"])
+    q = sum(s if on else l for s, l, on in zip(t["slm"], t["llm"], served))
+    per_label = list(pl.Series(answers).value_counts()["count"])
+    res = {"log": Path(path).stem, "task": task, "labels": len(labels), "train": len(answers),
+           "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]), "test": len(t["slm"]),
+           "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
+           "served_test": round(float(np.mean(served)), 4),
+           "accuracy_served": round(float(np.mean([s for s, on in zip(t["slm"], served) if on])), 4) if any(served) else None,
+           "retention_test": round(q / sum(t["llm"]), 4), "fit_seconds": round(fit_s, 2),
+           "head_ms_per_call": round(serve_ms(head, parts["test"][:50]), 2)}
+    if n_decoder:
+        res["decoder_ms_per_call"] = round(decoder_ms(parts["test"][:n_decoder]), 1)
+        res["decoder_over_head"] = round(res["decoder_ms_per_call"] / res["head_ms_per_call"], 1)
+    return res
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("sites", nargs="+", help="LOG.parquet:TASK")
+    ap.add_argument("--decoder", type=int, default=0, help="calls to time the base decoder on, per site")
+    ap.add_argument("--out", default="benchmarks/out/label_heads.json")
+    a = ap.parse_args()
+    results = [evaluate(*s.rsplit(":", 1), a.decoder) for s in a.sites]
+    for r in results: print(json.dumps(r))
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(results, indent=1))
