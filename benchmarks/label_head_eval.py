@@ -5,14 +5,15 @@ all-MiniLM-L6-v2 embedding of the user turn) is fitted on the training calls; th
 on the validation half of the held-out calls (`heldout_part`, target 95 % of the LLM's quality) and applied to the test
 half. Reported: labels, training calls per label, accuracy, the share of test calls served at that threshold and their
 retention, the fit time, and the serving time per call at batch 1 beside the base 135M decoder writing the label for the
-same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed).
+same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed). Each site is run with the label
+names as extra training examples (as S4 fits heads) and without them, side by side.
 Writes `benchmarks/out/label_heads.json`."""
 import argparse, json, statistics, time
 from pathlib import Path
 import numpy as np, polars as pl
 from slm_agents.cluster import embed_texts, task_parts
 from slm_agents.router import heldout_part
-from slm_agents.select import (LabelHead, MAX_NEW, calibrate, head_classes, llm_score, score_output,
+from slm_agents.select import (LabelHead, MAX_NEW, calibrate, head_classes, label_text, llm_score, score_output,
                                shared_embedder, target_text)
 
 def site(path: str, task: str) -> dict[str, list[dict]]:
@@ -41,12 +42,16 @@ def decoder_ms(rows: list[dict]) -> float:
         t0 = time.perf_counter(); generate(model, tok, [p], MAX_NEW["label"], 1); ms.append((time.perf_counter() - t0) * 1000)
     return statistics.median(ms)
 
-def evaluate(path: str, task: str, n_decoder: int) -> dict:
+def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True) -> dict:
+    "One call site, with or without the label names as extra training examples (S4 uses them)."
     parts, emb = site(path, task), shared_embedder()
     answers = [target_text(json.loads(r["response"])) for r in parts["train"]]
     t0 = time.perf_counter()
-    vecs = embed_texts(emb, users(parts["train"]))
-    head = LabelHead.fit(vecs, head_classes(answers, "label"), embedder=emb)
+    vecs, y = embed_texts(emb, users(parts["train"])), head_classes(answers, "label")
+    if label_names:
+        names = sorted(set(answers))
+        vecs, y = np.vstack([vecs, embed_texts(emb, [label_text(n) for n in names])]), y + names
+    head = LabelHead.fit(vecs, y, embedder=emb)
     fit_s = time.perf_counter() - t0
     labels = set(answers)
     out = {}
@@ -60,7 +65,7 @@ def evaluate(path: str, task: str, n_decoder: int) -> dict:
     served = [c >= cal["threshold"] for c in t["conf"]] if cal["threshold"] is not None else [False] * len(t["conf"])
     q = sum(s if on else l for s, l, on in zip(t["slm"], t["llm"], served))
     per_label = list(pl.Series(answers).value_counts()["count"])
-    res = {"log": Path(path).stem, "task": task, "labels": len(labels), "train": len(answers),
+    res = {"log": Path(path).stem, "task": task, "label_names": label_names, "labels": len(labels), "train": len(answers),
            "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]), "test": len(t["slm"]),
            "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
            "served_test": round(float(np.mean(served)), 4),
@@ -78,7 +83,7 @@ if __name__ == "__main__":
     ap.add_argument("--decoder", type=int, default=0, help="calls to time the base decoder on, per site")
     ap.add_argument("--out", default="benchmarks/out/label_heads.json")
     a = ap.parse_args()
-    results = [evaluate(*s.rsplit(":", 1), a.decoder) for s in a.sites]
+    results = [evaluate(*s.rsplit(":", 1), a.decoder if names else 0, names) for s in a.sites for names in (True, False)]
     for r in results: print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1))

@@ -430,10 +430,12 @@ def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict
 
 # %% ../nbs/06_finetune.ipynb #992bedeb
 def eval_sizes(run_dir, n: int) -> dict:
-    "Held-out calls each planned cluster answers: `n` scaled by its plan's `eval_scale` (at least 1)."
+    "Held-out calls each planned cluster answers: `n` scaled by its plan's `eval_scale` (at least 1); a head answers all."
     p = Path(run_dir) / "plan.json"
     items = json.loads(p.read_text())["clusters"] if p.exists() else []
-    return {it["cluster"]: max(1, math.ceil(n * it.get("eval_scale", 1.0))) for it in items}
+    every = 10**9                                        # a label head answers in milliseconds: no cap
+    return {it["cluster"]: every if it["status"] == "fitted" else max(1, math.ceil(n * it.get("eval_scale", 1.0)))
+            for it in items}
 
 def _cluster_rows(run_dir) -> dict:
     "Curated calls per cluster id, in call-id order."

@@ -18,8 +18,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match',
            'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages',
-           'nearest', 'split_of', 'head_classes', 'frequent_share', 'LabelHead', 'shared_embedder', 'timed_generate',
-           'evaluate_candidate', 'llm_score', 'calibrate', 'evaluate_head', 'run_select', 'selection_table']
+           'nearest', 'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'shared_embedder',
+           'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate', 'evaluate_head', 'run_select',
+           'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -207,6 +208,10 @@ def head_classes(answers: list[str], fmt: str, min_count: int = 5) -> list[str]:
     counts = Counter(answers)
     return [a if counts[a] >= min_count else OTHER for a in answers]
 
+def label_text(label: str) -> str:
+    "A label as words (`card_arrival` → `card arrival`): one more training example of its label for a head."
+    return re.sub(r"[_\-]+", " ", label).strip()
+
 def frequent_share(answers: list[str], min_count: int = 5) -> float:
     "Share of training answers a head could give (those seen at least `min_count` times)."
     return float(np.mean([a != OTHER for a in head_classes(answers, "json", min_count)])) if answers else 0.0
@@ -330,7 +335,7 @@ def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str,
     scored = [score_output(fmt, o, r, labels) for (o, _), r in zip(outs, rows)]
     slm = [s for s, _ in scored]
     valid = [v and o != OTHER for (o, _), (_, v) in zip(outs, scored)]
-    cal = calibrate(slm, [llm_score(fmt, r, labels) for r in rows], [c for _, c in outs], valid, target, 3)
+    cal = calibrate(slm, [llm_score(fmt, r, labels) for r in rows], [c for _, c in outs], valid, target, 5)
     timed = [json.loads(r["request"]) for r in rows[:16]]
     t0 = time.perf_counter()
     head.answer(timed)
@@ -340,11 +345,22 @@ def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str,
                        "seconds_per_call": round(per_call, 4), "params_m": HEAD_PARAMS_M,
                        "example_output": outs[0][0] if outs else ""}}
 
+# %% ../nbs/05_select.ipynb #92f747b2
+def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names=True):
+    "(head, its `evaluate_head` result) fitted on a cluster's training calls, judged on all its held-out calls."
+    from slm_agents.cluster import embed_texts
+    X, y = train_vecs, head_classes(answers, fmt)
+    if fmt == "label" and label_names:
+        names = sorted(set(answers))
+        X, y = np.vstack([X, embed_texts(embedder, [label_text(n) for n in names])]), y + names
+    head = LabelHead.fit(X, y, embedder=embedder)
+    return head, evaluate_head(head, heldout_vecs, heldout, fmt, labels, target)
+
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
                min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
                budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
-               target=0.95) -> dict:
+               target=0.95, label_names=True) -> dict:
     "Zero- and few-shot baselines of every candidate on every trainable cluster, and the choice; writes `selection.json`."
     from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
@@ -358,7 +374,9 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
     for cid, card in sorted(cards.items()):
         fmt = card["format"]["dominant"]; entry = {"format": fmt, "size": card["size"]}
         rows = [r for r in calls.filter(pl.col("cluster") == cid).sort("call_id").iter_rows(named=True)]
-        train = [r for r in rows if split_of(r) == "train"]; test = [r for r in rows if split_of(r) == "test"][:n_eval]
+        train = [r for r in rows if split_of(r) == "train"]
+        heldout = [r for r in rows if split_of(r) == "test"]
+        test = heldout[:n_eval]
         entry |= {"n_train": len(train), "n_eval": len(test)}
         if cid < 0: out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}; continue
         if len(train) < min_train or not test:
@@ -367,18 +385,18 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
             out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})"}; continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
         tv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in train])
-        qv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in test])
+        hv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in heldout])
+        qv = hv[:len(test)]                              # `test` is the first `n_eval` held-out calls
         shots = [[(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row] for row in nearest(tv, qv, k_shots)]
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
         if label_head and (fmt == "label" or frequent_share(answers) >= min_frequent_share):   # the cheapest first
-            head = LabelHead.fit(tv, head_classes(answers, fmt), embedder=embedder)
-            fitted = evaluate_head(head, qv, test, fmt, labels, target)
+            head, fitted = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, target, label_names)
             entry["baselines"][HEAD] = fitted
             cover = fitted["fitted"]["coverage"]
             if cover >= min_head_coverage:
                 head.save(run_dir / "heads" / str(cid))
-                why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(test)} held-out calls at "
+                why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(heldout)} held-out calls at "
                        f"{target:.0%} of the LLM's quality (bar {min_head_coverage:.0%}); decoders not measured")
                 out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}
                 continue
