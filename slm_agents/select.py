@@ -214,7 +214,8 @@ def label_text(label: str) -> str:
 
 def frequent_share(answers: list[str], min_count: int = 5) -> float:
     "Share of training answers a head could give (those seen at least `min_count` times)."
-    return float(np.mean([a != OTHER for a in head_classes(answers, "json", min_count)])) if answers else 0.0
+    counts = Counter(answers)
+    return sum(n for n in counts.values() if n >= min_count) / len(answers) if answers else 0.0
 
 # %% ../nbs/05_select.ipynb #1140d8e5
 class LabelHead:
@@ -361,7 +362,7 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
                min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
                budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
                target=0.95, label_names=True) -> dict:
-    "Zero- and few-shot baselines of every candidate on every trainable cluster, and the choice; writes `selection.json`."
+    "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; the choice in `selection.json`."
     from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
