@@ -24,7 +24,7 @@ check:
 	BIN=$(BIN) .ci/check_sync
 
 test: check
-	$(BIN)/nbdev_test --path nbs --n_workers 2
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path nbs --n_workers 2   # one thread per notebook: two torch pools on two cores spin against each other
 	$(BIN)/pytest -q
 
 bench:

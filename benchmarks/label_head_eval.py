@@ -6,14 +6,15 @@ on the validation half of the held-out calls (`heldout_part`, target 95 % of the
 half. Reported: labels, training calls per label, accuracy, the share of test calls served at that threshold and their
 retention, the fit time, and the serving time per call at batch 1 beside the base 135M decoder writing the label for the
 same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed). Each site is run with the label
-names as extra training examples (as S4 fits heads) and without them, side by side.
+names as extra training examples (as S4 fits heads) and without them, and with the threshold calibrated on the validation
+half alone or on it and the training calls' cross-fitted (out-of-fold) answers (as the router calibrates heads), side by side.
 Writes `benchmarks/out/label_heads.json`."""
 import argparse, json, statistics, time
 from pathlib import Path
 import numpy as np, polars as pl
 from slm_agents.cluster import embed_texts, task_parts
 from slm_agents.router import heldout_part
-from slm_agents.select import (LabelHead, MAX_NEW, calibrate, head_classes, label_text, llm_score, score_output,
+from slm_agents.select import (LabelHead, MAX_NEW, calibrate, cross_fit, head_classes, head_scores, label_text,
                                shared_embedder, target_text)
 
 def site(path: str, task: str) -> dict[str, list[dict]]:
@@ -42,31 +43,29 @@ def decoder_ms(rows: list[dict]) -> float:
         t0 = time.perf_counter(); generate(model, tok, [p], MAX_NEW["label"], 1); ms.append((time.perf_counter() - t0) * 1000)
     return statistics.median(ms)
 
-def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True) -> dict:
-    "One call site, with or without the label names as extra training examples (S4 uses them)."
+def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, crossfit: bool = True) -> dict:
+    "One call site, with or without the label names as extra examples and the cross-fitted answers in calibration."
     parts, emb = site(path, task), shared_embedder()
     answers = [target_text(json.loads(r["response"])) for r in parts["train"]]
     t0 = time.perf_counter()
-    vecs, y = embed_texts(emb, users(parts["train"])), head_classes(answers, "label")
-    if label_names:
-        names = sorted(set(answers))
-        vecs, y = np.vstack([vecs, embed_texts(emb, [label_text(n) for n in names])]), y + names
-    head = LabelHead.fit(vecs, y, embedder=emb)
+    tv, y = embed_texts(emb, users(parts["train"])), head_classes(answers, "label")
+    names = sorted(set(answers)) if label_names else []
+    nv = embed_texts(emb, [label_text(n) for n in names]) if names else None
+    head = LabelHead.fit(np.vstack([tv, nv]) if names else tv, y + names, embedder=emb)
     fit_s = time.perf_counter() - t0
     labels = set(answers)
-    out = {}
-    for name in ("val", "test"):
-        rows = parts[name]
-        preds = head.predict(embed_texts(emb, users(rows)))
-        out[name] = {"slm": [score_output("label", o, r, labels)[0] for (o, _), r in zip(preds, rows)],
-                     "llm": [llm_score("label", r, labels) for r in rows], "conf": [c for _, c in preds]}
-    v, t = out["val"], out["test"]
-    cal = calibrate(v["slm"], v["llm"], v["conf"], [True] * len(v["conf"]), 0.95, 5)
+    v, t = (head_scores(head.predict(embed_texts(emb, users(parts[n]))), parts[n], "label", labels) for n in ("val", "test"))
+    cal_on = {k: list(v[k]) for k in v}
+    if crossfit:
+        extra = head_scores(cross_fit(tv, y, nv, names), parts["train"], "label", labels)
+        cal_on = {k: cal_on[k] + extra[k] for k in cal_on}
+    cal = calibrate(cal_on["slm"], cal_on["llm"], cal_on["conf"], cal_on["valid"], 0.95, 5)
     served = [c >= cal["threshold"] for c in t["conf"]] if cal["threshold"] is not None else [False] * len(t["conf"])
     q = sum(s if on else l for s, l, on in zip(t["slm"], t["llm"], served))
     per_label = list(pl.Series(answers).value_counts()["count"])
-    res = {"log": Path(path).stem, "task": task, "label_names": label_names, "labels": len(labels), "train": len(answers),
-           "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]), "test": len(t["slm"]),
+    res = {"log": Path(path).stem, "task": task, "label_names": label_names, "crossfit": crossfit, "labels": len(labels),
+           "train": len(answers), "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]),
+           "calibrated_on": len(cal_on["slm"]), "test": len(t["slm"]),
            "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
            "served_test": round(float(np.mean(served)), 4),
            "accuracy_served": round(float(np.mean([s for s, on in zip(t["slm"], served) if on])), 4) if any(served) else None,
@@ -83,7 +82,9 @@ if __name__ == "__main__":
     ap.add_argument("--decoder", type=int, default=0, help="calls to time the base decoder on, per site")
     ap.add_argument("--out", default="benchmarks/out/label_heads.json")
     a = ap.parse_args()
-    results = [evaluate(*s.rsplit(":", 1), a.decoder if names else 0, names) for s in a.sites for names in (True, False)]
+    variants = [(True, True), (True, False), (False, False)]      # (label names, cross-fit): S4's way first
+    results = [evaluate(*s.rsplit(":", 1), a.decoder if i == 0 else 0, names, cf)
+               for s in a.sites for i, (names, cf) in enumerate(variants)]
     for r in results: print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1))

@@ -292,7 +292,7 @@ class PlanItem:
     share_calls: float
     tokens_per_call: float
     expected_quality: float
-    value: float                  # share of traffic × LLM tokens per call × expected quality
+    value: float                  # share of traffic × LLM tokens per call × expected share served
     seconds_per_step: float = 0.0
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     steps: int = 0
@@ -301,12 +301,14 @@ class PlanItem:
     reason: str = ""
 
 def expected_quality(entry: dict) -> float:
-    "A fitted head's held-out score; for a decoder, halfway between its best zero/few-shot score and 1."
+    "Share of calls a specialist is expected to serve: a head's measured coverage; a decoder's best share of `CLOSE` answers."
     b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
     if "fitted" in b:
-        return b["fitted"]["score"]
-    best = max((b[m]["score"] for m in ("zero_shot", "few_shot") if m in b), default=0.0)
-    return round(0.5 + 0.5 * best, 4)
+        return b["fitted"]["coverage"]
+    modes = [b[m] for m in ("zero_shot", "few_shot") if m in b]
+    if modes and all("close" in m for m in modes):
+        return max(m["close"] for m in modes)
+    return round(0.5 + 0.5 * max((m["score"] for m in modes), default=0.0), 4)   # selections written before `close`
 
 # %% ../nbs/06_finetune.ipynb #47f369fd
 def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:

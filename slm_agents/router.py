@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
 from .finetune import ShotBank, eval_sizes, load_adapter, specialist_prompts
 from .models import generate_scored
-from .select import HEAD, LabelHead, MAX_NEW, calibrate, llm_score, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, LabelHead, MAX_NEW, calibrate, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -221,24 +221,30 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
     serve = {"adapter": f"adapters/{cid}", "kind": "lora", "model": info["base_model"]}
     return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
 
-def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95, min_accepted=5,
-                      batch_size=8, progress=False, model: str | None = None) -> tuple[dict, list[dict]]:
-    "(router entry, per-call calibration rows) for one cluster with a specialist (`model`: S4's choice)."
+def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
+    "One calibration row per answer: confidence, validity, SLM and LLM score."
+    reqs = [json.loads(x["request"]) for x in rows]
+    return [{"call_id": x["call_id"], "part": part, "confidence": c, "valid": validate(fmt, o, q, lset) is None,
+             "slm": score_output(fmt, o, x, lset)[0], "llm": llm_score(fmt, x, lset)}
+            for x, (o, c), q in zip(rows, outs, reqs)]
+
+def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
+                      min_accepted=5, batch_size=8, progress=False, model: str | None = None) -> tuple[dict, list[dict]]:
+    "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
     labels = _labels(rows) if fmt == "label" else None
     lset = set(labels) if labels else None
     val = val[:n_val]
-    reqs = [json.loads(x["request"]) for x in val]
-    serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress)
-    valid = [validate(fmt, o, q, lset) is None for (o, _), q in zip(outs, reqs)]
-    slm = [score_output(fmt, o, x, lset)[0] for (o, _), x in zip(outs, val)]
-    llm = [llm_score(fmt, x, lset) for x in val]
-    cal = calibrate(slm, llm, [c for _, c in outs], valid, target, min_accepted)
-    mean = lambda xs: round(float(np.mean(xs)), 4) if val else 0.0
-    cal |= {"n_val": len(val), "valid": mean(valid), "slm_quality": mean(slm), "llm_quality": mean(llm)}
+    serve, outs = specialist_answers(run_dir, cid, model, fmt, [json.loads(x["request"]) for x in val], batch_size, progress)
+    judged = _judged(fmt, outs, val, lset, "val")
+    if model == HEAD:                                    # out-of-fold answers to the training calls, written by S4
+        judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / cid, rows), lset, "crossfit")
+    col = lambda k, part=None: [j[k] for j in judged if part in (None, j["part"])]
+    cal = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), target, min_accepted)
+    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
+    cal |= {"n_val": len(val), "n_crossfit": len(judged) - len(val), "valid": mean(col("valid", "val")),
+            "slm_quality": mean(col("slm", "val")), "llm_quality": mean(col("llm", "val"))}
     entry = serve | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
-    per_call = [{"cluster": int(cid), "call_id": x["call_id"], "confidence": c, "valid": v, "slm": s, "llm": l}
-                for x, (_, c), v, s, l in zip(val, outs, valid, slm, llm)]
-    return entry, per_call
+    return entry, [{"cluster": int(cid)} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #316501cd
 def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8, progress=False) -> dict:
@@ -263,7 +269,8 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress,
                                        e["model"])
         c = entry["calibration"]
-        entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {c['n_val']} validation calls"}
+        on = f"{c['n_val']} validation calls" + (f" and {c['n_crossfit']} cross-fitted training calls" if c["n_crossfit"] else "")
+        entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
                   if entry["threshold"] is not None else
                   {"route": "llm", "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on {c['n_val']} validation calls; "
                                              f"no confidence threshold keeps {target:.0%} of the LLM's quality"})
@@ -271,8 +278,9 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     cfg = {"classifier": choose_classifier(rep), "classifiers": rep, "min_cluster_confidence": min_cluster_confidence,
            "retention_target": target, "clusters": clusters}
     (out / "router.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False))
-    pl.DataFrame(cal_rows, schema={"cluster": pl.Int64, "call_id": pl.String, "confidence": pl.Float64, "valid": pl.Boolean, "slm": pl.Float64, "llm": pl.Float64}
-                 ).write_parquet(out / "calibration.parquet")
+    schema = {"cluster": pl.Int64, "call_id": pl.String, "part": pl.String, "confidence": pl.Float64,
+              "valid": pl.Boolean, "slm": pl.Float64, "llm": pl.Float64}
+    pl.DataFrame(cal_rows, schema=schema).write_parquet(out / "calibration.parquet")
     return cfg
 
 # %% ../nbs/07_router.ipynb #925caf05

@@ -16,11 +16,11 @@ from .models import REGISTRY, fit_messages, generate, load, prompt_text, render_
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match',
-           'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'score_output', 'few_shot_messages',
-           'nearest', 'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'shared_embedder',
-           'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate', 'evaluate_head', 'run_select',
-           'selection_table']
+__all__ = ['log', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'CLOSE', 'target_text', 'parse_tool_calls', 'is_tool_answer',
+           'calls_match', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'score_output',
+           'few_shot_messages', 'nearest', 'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead',
+           'cross_fit', 'shared_embedder', 'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate',
+           'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -247,6 +247,21 @@ class LabelHead:
         p = self.proba(vecs)
         return [(self.labels[i], float(p[j, i])) for j, i in enumerate(p.argmax(1))]
 
+# %% ../nbs/05_select.ipynb #ccb89b49
+def cross_fit(vecs: np.ndarray, y: list[str], extra_vecs=None, extra_y=(), k: int = 5,
+              C: float = 100.0) -> list[tuple[str, float]]:
+    "Out-of-fold (label, probability) for each of `vecs`; every fold's head also learns `extra_vecs`/`extra_y`."
+    folds = np.arange(len(y)) % k
+    out = [("", 0.0)] * len(y)
+    for f in range(min(k, len(y))):
+        fit = np.flatnonzero(folds != f)
+        X = vecs[fit] if extra_vecs is None else np.vstack([vecs[fit], extra_vecs])
+        head = LabelHead.fit(X, [y[i] for i in fit] + list(extra_y), C=C)
+        held = np.flatnonzero(folds == f)
+        for i, p in zip(held, head.predict(vecs[held])):
+            out[i] = p
+    return out
+
 # %% ../nbs/05_select.ipynb #60ec2848
 @lru_cache(maxsize=1)
 def shared_embedder():
@@ -298,17 +313,21 @@ def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: i
     n = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train) or 1
     return budget * 60 * share / n / max(1, n_candidates)
 
+CLOSE = 0.9    # an answer scoring 90 % of the LLM's: closing half its gap reaches the 95 % bar
+
 def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
                        max_seconds: float | None = None) -> dict:
-    "Zero- and few-shot score, valid rate and seconds per call of one model on `rows` (few-shot examples `shots`)."
+    "Zero- and few-shot score, valid rate, share of answers `CLOSE` to the LLM's, seconds per call of one model on `rows`."
     res = {}
     for mode in ("zero_shot", "few_shot"):
         prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
                    for r, s in zip(rows, shots)]
         outs, per_call = timed_generate(model, tok, prompts, MAX_NEW[fmt], batch_size, max_seconds and max_seconds / 2)
         scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
+        close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
         res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
                      "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "n": len(scored),
+                     "close": round(float(np.mean(close)), 4) if close else 0.0,
                      "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else ""}
     return res
 
@@ -328,34 +347,64 @@ def calibrate(slm: list[float], llm: list[float], conf: list[float], valid: list
     cover = (best or {}).get("accepted", 0) / max(1, len(conf))
     return {"threshold": None, "accepted": 0, "coverage": 0.0} if best is None else best | {"coverage": round(cover, 4)}
 
+# %% ../nbs/05_select.ipynb #1cdfd1dd
+def head_scores(preds: list[tuple[str, float]], rows: list[dict], fmt: str, labels=None) -> dict:
+    "The SLM score, LLM score, confidence and validity of each of a head's answers `preds` to `rows`."
+    scored = [score_output(fmt, o, r, labels) for (o, _), r in zip(preds, rows)]
+    return {"slm": [s for s, _ in scored],
+            "llm": [llm_score(fmt, r, labels) for r in rows],
+            "conf": [c for _, c in preds],
+            "valid": [v and o != OTHER for (o, _), (_, v) in zip(preds, scored)]}
+
+def save_crossfit(head_dir, rows: list[dict], preds: list[tuple[str, float]]):
+    "Write the out-of-fold answers to training `rows` beside the head."
+    df = pl.DataFrame({"call_id": [r["call_id"] for r in rows],
+                       "answer": [a for a, _ in preds],
+                       "confidence": [float(c) for _, c in preds]},
+                      schema={"call_id": pl.String, "answer": pl.String, "confidence": pl.Float64})
+    df.write_parquet(Path(head_dir) / "crossfit.parquet")
+
+def load_crossfit(head_dir, rows: list[dict]) -> tuple[list[tuple[str, float]], list[dict]]:
+    "(out-of-fold answers, their rows) for those of `rows` the head's cross-fit answered."
+    p = Path(head_dir) / "crossfit.parquet"
+    if not p.exists():
+        return [], []
+    got = {r["call_id"]: (r["answer"], r["confidence"]) for r in pl.read_parquet(p).iter_rows(named=True)}
+    kept = [r for r in rows if r["call_id"] in got]
+    return [got[r["call_id"]] for r in kept], kept
+
 # %% ../nbs/05_select.ipynb #c61aa1ab
 def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str, labels: set | None,
-                  target: float = 0.95) -> dict:
-    "A fitted head on held-out `rows` (unit vectors `vecs`): score, valid rate, the share it could serve at `target`, seconds per call."
+                  target: float = 0.95, crossfit: tuple[list, list] = ((), ())) -> dict:
+    "A fitted head on held-out `rows` (vectors `vecs`): score, valid rate, share it could serve at `target`, seconds per call."
     outs = head.predict(vecs)
-    scored = [score_output(fmt, o, r, labels) for (o, _), r in zip(outs, rows)]
-    slm = [s for s, _ in scored]
-    valid = [v and o != OTHER for (o, _), (_, v) in zip(outs, scored)]
-    cal = calibrate(slm, [llm_score(fmt, r, labels) for r in rows], [c for _, c in outs], valid, target, 5)
+    held = head_scores(outs, rows, fmt, labels)
+    extra = head_scores(*crossfit, fmt, labels)          # out-of-fold answers to training calls
+    cal = calibrate(*(held[k] + extra[k] for k in ("slm", "llm", "conf", "valid")), target, 5)
+    t = cal["threshold"]
+    served = [v and t is not None and c >= t for c, v in zip(held["conf"], held["valid"])]
     timed = [json.loads(r["request"]) for r in rows[:16]]
     t0 = time.perf_counter()
     head.answer(timed)
     per_call = (time.perf_counter() - t0) / max(1, len(timed))
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
-    return {"fitted": {"score": mean(slm), "valid": mean(valid), "n": len(rows), "coverage": cal["coverage"],
+    return {"fitted": {"score": mean(held["slm"]), "valid": mean(held["valid"]), "n": len(rows),
+                       "coverage": mean(served), "n_crossfit": len(extra["slm"]),
                        "seconds_per_call": round(per_call, 4), "params_m": HEAD_PARAMS_M,
                        "example_output": outs[0][0] if outs else ""}}
 
 # %% ../nbs/05_select.ipynb #92f747b2
-def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names=True):
-    "(head, its `evaluate_head` result) fitted on a cluster's training calls, judged on all its held-out calls."
+def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names=True,
+              train=()):
+    "(head, its `evaluate_head` result, its out-of-fold answers) on a cluster's training calls, judged on all held-out calls."
     from slm_agents.cluster import embed_texts
-    X, y = train_vecs, head_classes(answers, fmt)
-    if fmt == "label" and label_names:
-        names = sorted(set(answers))
-        X, y = np.vstack([X, embed_texts(embedder, [label_text(n) for n in names])]), y + names
-    head = LabelHead.fit(X, y, embedder=embedder)
-    return head, evaluate_head(head, heldout_vecs, heldout, fmt, labels, target)
+    y = head_classes(answers, fmt)
+    names = sorted(set(answers)) if fmt == "label" and label_names else []
+    name_vecs = embed_texts(embedder, [label_text(n) for n in names]) if names else None
+    X = np.vstack([train_vecs, name_vecs]) if names else train_vecs
+    head = LabelHead.fit(X, y + names, embedder=embedder)
+    oof = cross_fit(train_vecs, y, name_vecs, names)
+    return head, evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (oof, list(train))), oof
 
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
@@ -392,11 +441,11 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
         if label_head and (fmt == "label" or frequent_share(answers) >= min_frequent_share):   # the cheapest first
-            head, fitted = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, target, label_names)
+            head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, target, label_names, train)
             entry["baselines"][HEAD] = fitted
             cover = fitted["fitted"]["coverage"]
             if cover >= min_head_coverage:
-                head.save(run_dir / "heads" / str(cid))
+                save_crossfit(head.save(run_dir / "heads" / str(cid)), train, oof)
                 why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(heldout)} held-out calls at "
                        f"{target:.0%} of the LLM's quality (bar {min_head_coverage:.0%}); decoders not measured")
                 out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}

@@ -4,7 +4,7 @@ import json
 import pytest
 import polars as pl
 from slm_agents.capture import CallStore, LoopbackLLM, generate_keys
-from slm_agents.pipeline import STAGE_NAMES, run
+from slm_agents.pipeline import STAGE_NAMES, STAGES, run
 from slm_agents.router import LLMClient, Router
 from slm_agents.select import HEAD
 from shoplog import ITEMS, TINY, TRIAGE, WORDS
@@ -12,6 +12,10 @@ from shoplog import ITEMS, TINY, TRIAGE, WORDS
 def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     logs, rd, res = shop_run
     assert [r.stage for r in res if r.status == "done"] == list(STAGE_NAMES)
+    for stage in STAGES:
+        for o in stage.outputs: assert (rd / o).exists(), o
+    clusters = pl.read_parquet(rd / "clusters.parquet")
+    assert clusters["cluster"].dtype == pl.Int64 and len(clusters) == len(pl.read_parquet(rd / "curated.parquet"))
     m = json.loads((rd / "metrics.json").read_text())
     assert m["n_calls"] == 90 and m["clustering"]["n_clusters"] == 2 and m["clustering"]["ari"] is None   # no task labels in this log
     assert m["n_eval"] > 0 and m["quality_llm"] == 1.0                                              # no reference: the LLM is the teacher
@@ -25,6 +29,9 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     assert (rd / "adapters").is_dir() and (rd / "eval" / "predictions.parquet").exists()
     sel = json.loads((rd / "selection.json").read_text())
     assert {e["model"] for e in sel.values() if e["format"] == "label"} == {HEAD}     # the closed label set: the cheapest candidate
+    cal = pl.read_parquet(rd / "router" / "calibration.parquet")
+    head_ids = [int(c) for c, e in sel.items() if e["model"] == HEAD]
+    assert set(cal.filter(pl.col("cluster").is_in(head_ids))["part"]) == {"val", "crossfit"}   # S4's out-of-fold answers join
     assert {e["model"] for e in sel.values() if e["format"] == "tool_call"} == {"smollm2-135m-instruct"}
     served = pl.read_parquet(rd / "eval" / "predictions.parquet").filter(pl.col("route") == "slm")
     assert served["slm_valid"].all() and served["pred_cluster"].cast(pl.String).is_in([c for c, e in rc["clusters"].items() if e["route"] == "slm"]).all()
@@ -34,9 +41,14 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     assert prov["stages"]["finetune"]["steps"] == 6 and prov["stages"]["cluster"]["seed"] == 0 and len(prov["logs_sha256"]) == 64
 
 def test_rerun_reproduces_metrics(shop_run, tmp_path):
+    "Training again from the same curated calls and selection gives the same metrics."
+    import shutil
     logs, rd, _ = shop_run
-    run(logs, tmp_path / "again", params=TINY)
-    a, b = (json.loads((d / "metrics.json").read_text()) for d in (rd, tmp_path / "again"))
+    again = shutil.copytree(rd, tmp_path / "again")
+    shutil.rmtree(again / "adapters")                                   # finetune's outputs are gone: it trains again
+    res = run(logs, again, params=TINY)
+    assert [r.status for r in res][:4] == ["skipped"] * 4 and res[4].status == "done"
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (rd, again))
     a.pop("timing"), b.pop("timing")
     assert a == b
 

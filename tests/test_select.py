@@ -33,11 +33,15 @@ def test_score_output_per_format(data_dir):
 def test_select_writes_a_route_and_reason_for_every_cluster(tmp_path, data_dir):
     write_calls(agent_mix(30, data_dir, seed=4), tmp_path / "curated.parquet")
     clusters = run_cluster(tmp_path)
-    sel = run_select(tmp_path, n_eval=3, k_shots=1, min_train=15, min_valid=0.0)
+    sel = run_select(tmp_path, n_eval=3, k_shots=1, min_train=15, min_valid=0.0, label_head=False, formats=("label",))
     assert set(sel) == {str(c["cluster"]) for c in clusters["cards"]}
-    for cid, e in sel.items():
+    tried = [e for e in sel.values() if e["format"] == "label" and e["route"] == "slm"]
+    assert tried, sel
+    for e in sel.values():
         assert e["route"] in ("slm", "llm") and e["reason"]
-        if e["route"] == "slm": assert e["model"] == "smollm2-135m-instruct" and 0 <= e["baselines"][e["model"]]["few_shot"]["score"] <= 1
+        if e["format"] != "label": assert e["route"] == "llm" and e["model"] is None
+    for e in tried:
+        assert e["model"] == "smollm2-135m-instruct" and 0 <= e["baselines"][e["model"]]["few_shot"]["score"] <= 1
     assert json.loads((tmp_path / "selection.json").read_text()) == sel
     strict = run_select(tmp_path, n_eval=3, min_train=10_000)
     assert all(e["route"] == "llm" and e["reason"].startswith(("too few", "noise")) for e in strict.values())
