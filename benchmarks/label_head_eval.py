@@ -3,7 +3,8 @@
 For each log's call site `TASK` (calls with that `task`), the head S4 fits (`LabelHead`: logistic regression on the
 all-MiniLM-L6-v2 embedding of the user turn) is fitted on the training calls; the router's answer threshold is calibrated
 on the validation half of the held-out calls (`heldout_part`, target 95 % of the LLM's quality) and applied to the test
-half. Reported: labels, training calls per label, accuracy, the share of test calls served at that threshold and their
+half. Reported: labels, training calls per label, accuracy, expected calibration error of the head's probability on the
+held-out calls, the share of test calls served at that threshold and their
 retention, the fit time, and the serving time per call at batch 1 beside the base 135M decoder writing the label for the
 same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed). Each site is run with the label
 names as extra training examples (as S4 fits heads) and without them, and with the threshold calibrated on the validation
@@ -43,6 +44,13 @@ def decoder_ms(rows: list[dict]) -> float:
         t0 = time.perf_counter(); generate(model, tok, [p], MAX_NEW["label"], 1); ms.append((time.perf_counter() - t0) * 1000)
     return statistics.median(ms)
 
+def ece(conf: list[float], right: list[float], bins: int = 10) -> float:
+    "Expected calibration error: the gap between confidence and accuracy, averaged over 10 equal-width confidence bins."
+    conf, right = np.asarray(conf), np.asarray(right, dtype=float)
+    edges = np.minimum((conf * bins).astype(int), bins - 1)
+    return float(sum((edges == b).mean() * abs(conf[edges == b].mean() - right[edges == b].mean())
+                     for b in range(bins) if (edges == b).any()))
+
 def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, crossfit: bool = True) -> dict:
     "One call site, with or without the label names as extra examples and the cross-fitted answers in calibration."
     parts, emb = site(path, task), shared_embedder()
@@ -67,6 +75,7 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
            "train": len(answers), "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]),
            "calibrated_on": len(cal_on["slm"]), "test": len(t["slm"]),
            "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
+           "ece_heldout": round(ece(v["conf"] + t["conf"], v["slm"] + t["slm"]), 3),
            "served_test": round(float(np.mean(served)), 4),
            "accuracy_served": round(float(np.mean([s for s, on in zip(t["slm"], served) if on])), 4) if any(served) else None,
            "retention_test": round(q / sum(t["llm"]), 4), "fit_seconds": round(fit_s, 2),

@@ -14,10 +14,10 @@ import polars as pl
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'JSON_FIELDS', 'CALL_SCHEMA', 'QUARANTINE_SCHEMA', 'EVAL_ONLY', 'ROLES', 'RAW_KEEP', 'LOG_SUFFIXES', 'Call',
-           'call_messages', 'call_tools', 'call_output', 'call_tool_calls', 'to_row', 'from_row', 'calls_frame',
-           'iter_calls', 'RecordError', 'normalise', 'read_jsonl', 'read_parquet', 'read_calls', 'write_calls',
-           'write_jsonl', 'ingest']
+__all__ = ['log', 'JSON_FIELDS', 'CALL_SCHEMA', 'QUARANTINE_SCHEMA', 'EVAL_ONLY', 'ROLES', 'INT64_MAX', 'RAW_KEEP',
+           'LOG_SUFFIXES', 'Call', 'call_messages', 'call_tools', 'call_output', 'call_tool_calls', 'to_row',
+           'from_row', 'calls_frame', 'iter_calls', 'RecordError', 'normalise', 'read_jsonl', 'read_parquet',
+           'read_calls', 'write_calls', 'write_jsonl', 'ingest']
 
 # %% ../nbs/00_schema.ipynb #69ad755f
 JSON_FIELDS = ("request", "response", "tags")
@@ -118,10 +118,13 @@ def _ts(v):
     if isinstance(v, datetime): return v if v.tzinfo else v.replace(tzinfo=timezone.utc)
     raise RecordError("ts has a wrong type")
 
+INT64_MAX = 2**63 - 1
+
 def _num(v, name, kind):
     if v is None: return None
     ok = isinstance(v, int) if kind is int else isinstance(v, (int, float))
     if not ok or isinstance(v, bool) or v < 0 or v != v: raise RecordError(f"{name} is not a non-negative number")
+    if kind is int and v > INT64_MAX: raise RecordError(f"{name} is out of the 64-bit range")
     return kind(v)
 
 def _str(v, name, default=""):
@@ -146,6 +149,7 @@ def normalise(o) -> dict:
     tags = o.get("tags") or {}
     if not isinstance(tags, dict): raise RecordError("tags is not an object")
     usage = (resp or {}).get("usage") or {}
+    if not isinstance(usage, dict): raise RecordError("response.usage is not an object")
     cid = o.get("call_id")
     if isinstance(cid, int) and not isinstance(cid, bool): cid = str(cid)
     if cid is None: cid = hashlib.sha256(_dumps(o).encode()).hexdigest()[:24]
@@ -168,21 +172,43 @@ def _quarantine_row(origin, line, reason, raw, call_id=None):
     if isinstance(raw, bytes): raw = raw.decode("utf-8", errors="replace")
     return {"origin": str(origin), "line": line, "call_id": call_id, "reason": reason, "raw": raw[:RAW_KEEP]}
 
+def _lines(f, limit: int):
+    "(line number, bytes, whole) per line of binary file `f`, reading at most `limit` + 1 bytes of any line."
+    i = 0
+    while raw := f.readline(limit + 1):
+        i += 1
+        whole = len(raw) <= limit or raw.endswith(b"\n")
+        if not whole:
+            while (more := f.readline(1 << 20)) and not more.endswith(b"\n"): pass   # skip the rest unread
+        yield i, raw, whole
+
+def _record(raw: bytes, line: int) -> dict:
+    "A call row from one JSONL line, or `RecordError`."
+    if line == 1 and raw.startswith(b"\xef\xbb\xbf"): raw = raw[3:]            # a UTF-8 byte-order mark
+    try: text = raw.decode("utf-8")
+    except UnicodeDecodeError: raise RecordError("not UTF-8") from None
+    try: obj = json.loads(text)
+    except json.JSONDecodeError as e: raise RecordError(f"malformed JSON: {e.msg}") from None
+    return normalise(obj)
+
+def _reason(e: Exception) -> str:
+    "The quarantine reason for an exception raised by one record."
+    if isinstance(e, RecordError): return e.args[0]
+    if isinstance(e, RecursionError): return "record nested too deeply"
+    return f"unreadable record: {type(e).__name__}"
+
 def read_jsonl(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
     "Calls and quarantine from an OpenAI-style or data-flywheel JSONL file."
     rows, bad = [], []
     with open(path, "rb") as f:
-        for i, raw in enumerate(f, 1):
+        for i, raw, whole in _lines(f, max_record_bytes):
             if not raw.strip(): continue
             try:
-                if len(raw) > max_record_bytes: raise RecordError(f"record over {max_record_bytes} bytes")
-                try: text = raw.decode("utf-8")
-                except UnicodeDecodeError: raise RecordError("not UTF-8") from None
-                try: obj = json.loads(text)
-                except json.JSONDecodeError as e: raise RecordError(f"malformed JSON: {e.msg}") from None
-                rows.append(normalise(obj))
-            except RecordError as e: bad.append(_quarantine_row(path, i, e.args[0], raw))
-            except RecursionError: bad.append(_quarantine_row(path, i, "record nested too deeply", raw))
+                if not whole or len(raw.rstrip(b"\r\n")) > max_record_bytes:
+                    raise RecordError(f"record over {max_record_bytes} bytes")
+                rows.append(_record(raw, i))
+            except Exception as e:                       # one bad record never stops the others
+                bad.append(_quarantine_row(path, i, _reason(e), raw))
     return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
 
 # %% ../nbs/00_schema.ipynb #c08548dd
@@ -199,8 +225,8 @@ def read_parquet(path) -> tuple[pl.DataFrame, pl.DataFrame]:
             for k in JSON_FIELDS:
                 if isinstance(o.get(k), str): o[k] = json.loads(o[k])
             rows.append(normalise(o))
-        except (RecordError, json.JSONDecodeError) as e:
-            reason = e.args[0] if isinstance(e, RecordError) else f"malformed JSON: {e.msg}"
+        except Exception as e:                           # one bad row never stops the others
+            reason = f"malformed JSON: {e.msg}" if isinstance(e, json.JSONDecodeError) else _reason(e)
             bad.append(_quarantine_row(path, i, reason, json.dumps(r, default=str)))
     return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
 
@@ -211,9 +237,13 @@ def read_calls(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, p
     "Calls and quarantine from a log file or a folder of them (.jsonl/.json/.ndjson/.parquet)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"no log at {path}")
-    files = sorted(p for p in path.rglob("*") if p.suffix in LOG_SUFFIXES) if path.is_dir() else [path]
-    if not files: raise ValueError(f"no .jsonl/.json/.ndjson/.parquet logs under {path}")
+    named = sorted(p for p in path.rglob("*") if p.suffix in LOG_SUFFIXES) if path.is_dir() else [path]
+    if not named: raise ValueError(f"no .jsonl/.json/.ndjson/.parquet logs under {path}")
+    files = [p for p in named if p == path or (p.is_file() and not p.is_symlink())]
+    skipped = [_quarantine_row(p, None, "symbolic link: not followed" if p.is_symlink() else "not a regular file", "")
+               for p in named if p not in files]
     parts = [read_parquet(p) if p.suffix == ".parquet" else read_jsonl(p, max_record_bytes) for p in files]
+    parts.append((calls_frame([]), pl.DataFrame(skipped, schema=QUARANTINE_SCHEMA, orient="row")))
     calls = pl.concat([c for c, _ in parts]).with_row_index("_i")
     dup = calls.filter(pl.col("call_id").is_duplicated() & (pl.col("_i") != pl.col("_i").min().over("call_id")))
     qdup = pl.DataFrame([_quarantine_row("read_calls", None, "duplicate call_id", "", r["call_id"]) for r in dup.iter_rows(named=True)],

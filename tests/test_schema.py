@@ -85,3 +85,26 @@ def test_duplicate_ids_across_files_are_quarantined(tmp_path):
     for n in ("a.jsonl", "b.jsonl"): (d / n).write_text(json.dumps({**GOOD, "call_id": "same"}) + "\n")
     calls, quar = read_calls(d)
     assert len(calls) == 1 and quar["reason"].to_list() == ["duplicate call_id"]
+
+def test_hostile_inputs_become_quarantine_rows_not_crashes(tmp_path):
+    "Each of these stopped the whole ingest, or lost a record, before it was a quarantine row."
+    logs = tmp_path / "logs"; logs.mkdir()
+    lines = [b"\xef\xbb\xbf" + json.dumps(GOOD).encode(),                                   # a byte-order mark
+             json.dumps({**GOOD, "response": {**GOOD["response"], "usage": [1, 2]}}).encode(),   # usage not an object
+             json.dumps({**GOOD, "prompt_tokens": 2**70}).encode(),                         # above int64
+             json.dumps({**GOOD, "pad": "x" * 50_000}).encode()]                            # over the size limit
+    (logs / "a.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    (logs / "folder.jsonl").mkdir()                                                         # a directory named like a log
+    (logs / "gone.jsonl").symlink_to(tmp_path / "missing.jsonl")                            # a broken symlink
+    (tmp_path / "secret.jsonl").write_text(json.dumps({**GOOD, "call_id": "outside"}) + "\n")
+    (logs / "link.jsonl").symlink_to(tmp_path / "secret.jsonl")                             # a symlink out of the folder
+    deep = {"call_id": "deep", "request": "[" * 100_000 + "]" * 100_000, "response": None}
+    pl.DataFrame([{"call_id": "ok", "request": json.dumps(GOOD["request"]), "response": json.dumps(GOOD["response"])}, deep]
+                 ).write_parquet(logs / "b.parquet")                                        # deep nesting in a JSON cell
+    calls, quar = read_calls(logs, max_record_bytes=10_000)
+    reasons = sorted(quar["reason"].to_list())
+    assert len(calls) == 2 and "outside" not in calls["call_id"].to_list(), calls       # the BOM line and the Parquet row
+    assert reasons == sorted(["response.usage is not an object", "prompt_tokens is out of the 64-bit range",
+                              "record over 10000 bytes", "not a regular file", "symbolic link: not followed",
+                              "symbolic link: not followed", "record nested too deeply"]), reasons
+    assert all("outside" not in r for r in quar["raw"].to_list())
