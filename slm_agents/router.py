@@ -12,7 +12,7 @@ from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
 from .finetune import ShotBank, eval_sizes, load_adapter, specialist_prompts
 from .models import generate_scored
-from .select import HEAD, LabelHead, MAX_NEW, calibrate, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, LabelHead, MAX_NEW, _softmax, calibrate, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space',
            'save_classifier', 'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report',
            'choose_classifier', 'validate', 'specialist_answers', 'calibrate_cluster', 'build_router', 'LLMUnavailable',
-           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'as_completion', 'feedback_calls',
-           'decision_latency']
+           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion',
+           'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #74b32a5a
 def heldout_part(row: dict) -> str | None:
@@ -112,25 +112,49 @@ def load_space(path) -> dict:
     "S3's `cluster_space.npz` as a dict of arrays."
     with np.load(path) as z: return {k: z[k] for k in z.files}
 
+class _Linear:
+    "A fitted logistic regression as its arrays: `predict_proba` without scikit-learn's pickled object."
+    def __init__(self, classes, coef, intercept):
+        self.classes_, self.coef, self.intercept = np.asarray(classes), np.asarray(coef), np.asarray(intercept)
+    @classmethod
+    def of(cls, model) -> "_Linear":
+        "The arrays of a scikit-learn `LogisticRegression` (or a one-class `DummyClassifier`)."
+        if not hasattr(model, "coef_"): return cls(model.classes_, np.zeros((0, 0)), np.zeros(0))
+        return cls(model.classes_, model.coef_, model.intercept_)
+    def predict_proba(self, X) -> np.ndarray:
+        if not self.coef.size: return np.ones((X.shape[0], 1))
+        return _softmax(np.asarray(X @ self.coef.T) + self.intercept)
+
+# %% ../nbs/07_router.ipynb #6a5b04ba
 def save_classifier(clf, path):
-    "Save a fitted classifier as plain data (its settings and the scikit-learn model), not as a pickled class."
-    import joblib
-    model = None if isinstance(clf.model, _NoClusters) else clf.model
-    state = {"kind": clf.kind, "model": model, "templates": clf.templates.to_json() if clf.templates else None}
+    "Save a fitted classifier as arrays and JSON in one `.npz`: its settings, model arrays, guard and templates."
+    empty = isinstance(clf.model, _NoClusters)
+    lin = None if empty else _Linear.of(clf.model)
+    meta = {"kind": clf.kind, "empty": empty, "templates": clf.templates.to_json() if clf.templates else None}
+    arrays = {} if empty else {"classes": lin.classes_, "coef": lin.coef, "intercept": lin.intercept}
     if clf.kind == "lite":
-        state |= {"weights": clf.weights, "n_features": clf.n_features, "centroids": clf.centroids, "floor": clf.floor}
-    else: state |= {"space": clf.space}
-    joblib.dump(state, path)
+        ids = sorted(clf.centroids)
+        meta |= {"weights": clf.weights, "n_features": clf.n_features, "floor": [clf.floor[c] for c in ids]}
+        arrays |= {"centroid_ids": np.asarray(ids), "centroids": np.asarray([clf.centroids[c] for c in ids])}
+    else:
+        arrays |= {f"space_{k}": v for k, v in clf.space.items()}
+    np.savez(path, meta=np.asarray(json.dumps(meta)), **arrays)
 
 def load_classifier(path):
-    import joblib
-    st = joblib.load(path)
-    templates = Templates.from_json(st["templates"]) if st.get("templates") else None
-    if st["kind"] == "lite":
-        clf = LiteClassifier(st["weights"], st["n_features"], templates)
-        clf.centroids, clf.floor = st["centroids"], st["floor"]
-    else: clf = EmbeddingClassifier(st["space"], templates=templates)
-    clf.model = _NoClusters() if st["model"] is None else st["model"]
+    "A classifier `save_classifier` wrote; nothing in the file is executed."
+    with np.load(path, allow_pickle=False) as z:
+        meta, arrays = json.loads(str(z["meta"])), {k: z[k] for k in z.files if k != "meta"}
+    templates = Templates.from_json(meta["templates"]) if meta.get("templates") else None
+    if meta["kind"] == "lite":
+        clf = LiteClassifier(meta["weights"], meta["n_features"], templates)
+        ids = arrays.get("centroid_ids", np.zeros(0, dtype=int)).tolist()
+        clf.centroids = dict(zip(ids, arrays.get("centroids", [])))
+        clf.floor = dict(zip(ids, meta["floor"]))
+    else:
+        space = {k.removeprefix("space_"): v for k, v in arrays.items() if k.startswith("space_")}
+        clf = EmbeddingClassifier(space, templates=templates)
+    empty = meta["empty"]
+    clf.model = _NoClusters() if empty else _Linear(arrays["classes"], arrays["coef"], arrays["intercept"])
     return clf
 
 # %% ../nbs/07_router.ipynb #6c5ea879
@@ -255,7 +279,7 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     space = load_space(run_dir / "cluster_space.npz")
     clfs = fit_classifiers(calls, space, templates=load_templates(run_dir))
     rep = classifier_report(clfs, calls)
-    for name, clf in clfs.items(): save_classifier(clf, out / f"classifier_{name}.joblib")
+    for name, clf in clfs.items(): save_classifier(clf, out / f"classifier_{name}.npz")
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
     sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
@@ -347,7 +371,7 @@ class Router:
     @classmethod
     def load(cls, run_dir, llm: LLMClient | None = None, store=None, classifier: str | None = None, agent: str = "router"):
         run_dir = Path(run_dir); cfg = json.loads((run_dir / "router" / "router.json").read_text())
-        clf = load_classifier(run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.joblib")
+        clf = load_classifier(run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.npz")
         return cls(run_dir, cfg, clf, llm, store, agent)
     def __repr__(self):
         on = [c for c, e in self.config["clusters"].items() if e["route"] == "slm"]
@@ -366,13 +390,20 @@ def _decide(self: Router, request: dict) -> Decision:
 Router.decide = _decide
 
 # %% ../nbs/07_router.ipynb #409f0b9c
+def inside(run_dir, rel: str) -> Path:
+    "`run_dir / rel`, or ValueError when `rel` leads outside the run directory (an absolute path, `..`, a symlink out)."
+    root = Path(run_dir).resolve()
+    p = (root / rel).resolve()
+    if not p.is_relative_to(root): raise ValueError(f"specialist path {rel!r} leads outside the run directory")
+    return p
+
 def _specialist(self: Router, cid: int):
     "(model, tokenizer, shot bank) of cluster `cid`'s specialist; (head, None, None) for a label head."
     e = self.config["clusters"][str(cid)]
     if cid not in self._models and e.get("kind") == LabelHead.kind:
-        self._models[cid] = (LabelHead.load(self.run_dir / e["adapter"]), None, None)
+        self._models[cid] = (LabelHead.load(inside(self.run_dir, e["adapter"])), None, None)
     if cid not in self._models:
-        adir = self.run_dir / e["adapter"]
+        adir = inside(self.run_dir, e["adapter"])
         model, tok, _ = load_adapter(adir, merge=True)
         self._models[cid] = (model, tok, ShotBank.load(adir))
     return self._models[cid]

@@ -102,3 +102,24 @@ def test_a_long_agent_turn_is_routed(shop_run, tmp_path):
         router = Router.load(rd, LLMClient(srv.base_url, srv.api_key))
         resp, d = router.complete(request)
     assert d.route in ("slm", "llm") and d.reason and resp["choices"][0]["message"]["content"]
+
+class _Planted:
+    "A pickle that, when loaded, would write a file: loading a run directory must never run it."
+    def __init__(self, path): self.path = path
+    def __reduce__(self): return (open, (str(self.path), "w"))
+
+def test_a_run_directory_cannot_run_code_or_point_outside_itself(shop_run, tmp_path):
+    import pickle, shutil
+    _, rd, _ = shop_run
+    rd = shutil.copytree(rd, tmp_path / "copy")
+    cfg = json.loads((rd / "router" / "router.json").read_text())
+    cid = next(c for c, e in cfg["clusters"].items() if e.get("adapter"))
+    cfg["clusters"][cid]["adapter"] = "../../elsewhere"
+    (rd / "router" / "router.json").write_text(json.dumps(cfg))
+    with pytest.raises(ValueError, match="outside the run directory"):
+        Router.load(rd).specialist(int(cid))
+    planted = tmp_path / "planted"
+    (rd / "router" / f"classifier_{cfg['classifier']}.npz").write_bytes(pickle.dumps(_Planted(planted)))
+    with pytest.raises(ValueError):
+        Router.load(rd)
+    assert not planted.exists()
