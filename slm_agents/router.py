@@ -371,7 +371,11 @@ class Router:
     @classmethod
     def load(cls, run_dir, llm: LLMClient | None = None, store=None, classifier: str | None = None, agent: str = "router"):
         run_dir = Path(run_dir); cfg = json.loads((run_dir / "router" / "router.json").read_text())
-        clf = load_classifier(run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.npz")
+        path = run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.npz"
+        if not path.exists() and path.with_suffix(".joblib").exists():
+            raise ValueError(f"{path.with_suffix('.joblib')} is a pickle from an older version and is not loaded; "
+                             "run `slm-agents run` on this run directory again (its router stage is stale)")
+        clf = load_classifier(path)
         return cls(run_dir, cfg, clf, llm, store, agent)
     def __repr__(self):
         on = [c for c, e in self.config["clusters"].items() if e["route"] == "slm"]
