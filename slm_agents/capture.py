@@ -137,17 +137,20 @@ def decrypt_segment(table: pa.Table, priv) -> pl.DataFrame:
 class CallStore:
     "An encrypted, role-controlled call log in folder `path`."
     def __init__(self, path, role: str = "writer", key=None, key_file=None, batch_size: int = 1000,
-                 max_pending: int | None = None, flush_interval: float = 1.0):
+                 max_pending: int | None = None, flush_interval: float = 1.0, max_block: float = 0.5):
         if role not in ROLES: raise ValueError(f"role must be one of {ROLES}, not {role!r}")
         self.path, self.role, self.batch_size, self.flush_interval = Path(path), role, batch_size, flush_interval
+        self.max_block = max_block   # seconds `record` may wait for room before it drops the call (and counts it)
         self._key = None if role == "analyst" else load_key(key, key_file)
         if role == "admin" and not isinstance(self._key, X25519PrivateKey):
             raise WrongKey("the admin role needs the private key ('slmpriv-…')")
+        if role == "writer" and isinstance(self._key, X25519PrivateKey):
+            raise WrongKey("the writer role takes the public key ('slmpub-…'): a writer must not be able to decrypt")
         self._pub = None if self._key is None else (self._key.public_key() if isinstance(self._key, X25519PrivateKey) else self._key)
         self._check_store()
         self._pending = threading.BoundedSemaphore(max_pending or batch_size)
         self._q, self._thread, self._lock = queue.SimpleQueue(), None, threading.Lock()
-        self.written, self.error = 0, None
+        self.written, self.dropped, self.error, self.bad_segments = 0, 0, None, {}
 
     def __repr__(self): return f"CallStore({str(self.path)!r}, role={self.role!r})"
 
@@ -156,8 +159,10 @@ def _check_store(self: CallStore):
     meta = self.path / "store.json"
     if not meta.exists():
         if self._pub is None: raise StoreError(f"no call store at {self.path}")
-        (self.path / "segments").mkdir(parents=True, exist_ok=True); (self.path / "curated").mkdir(exist_ok=True)
+        for d in (self.path, self.path / "segments", self.path / "curated"):
+            d.mkdir(mode=0o700, parents=True, exist_ok=True)
         meta.write_text(json.dumps({"format": 1, "public_key": "slmpub-" + _b64(_pub_bytes(self._pub))}))
+        meta.chmod(0o600)
     elif self._pub is not None and json.loads(meta.read_text())["public_key"] != "slmpub-" + _b64(_pub_bytes(self._pub)):
         raise WrongKey(f"this key does not belong to the store at {self.path}")
 CallStore._check_store = _check_store
@@ -169,8 +174,12 @@ def _record(self: CallStore, ts, agent, node, request, response, latency_s, erro
     "Queue one call (references only: serialising and encrypting happen on the writer thread)."
     if self.role == "analyst": raise RoleError("role 'analyst' cannot append calls")
     if self._thread is None: self._start()
-    self._pending.acquire()
+    if not self._pending.acquire(timeout=self.max_block):     # the writer is behind or failing: never hold the agent up
+        self.dropped += 1
+        log.warning("call store %s: no room for a call after %.1fs, dropped (%d so far)", self.path, self.max_block, self.dropped)
+        return False
     self._q.put((ts, agent, node, request, response, latency_s, error, tags))
+    return True
 
 def _start(self: CallStore):
     with self._lock:
@@ -203,20 +212,37 @@ def _run(self: CallStore):
                 w.set()
             waiters = []
 
+def _tags_ok(row: dict) -> dict:
+    "The row, with tags that cannot be written as JSON replaced by the reason (one record never spoils a batch)."
+    try: orjson.dumps(row["tags"], option=orjson.OPT_SORT_KEYS)
+    except Exception as e: row["tags"] = {"capture_error": f"tags not serialisable: {type(e).__name__}"}
+    return row
+
 def _safe_row(item) -> dict:
     "A row even when the response cannot be serialised: the call is kept, marked as an error, with the reason."
-    try: return _row(item)
+    try: return _tags_ok(_row(item))
     except Exception as e:
         ts, agent, node, request, response, latency_s, error, tags = item
         reason = f"capture: cannot serialise {type(response).__name__} ({type(e).__name__}: {e})"
-        try: return _row((ts, agent, node, request, None, latency_s, error or reason, tags)) | {"status": "error"}
-        except Exception: return _row((ts, agent, node, {"unserialisable_request": repr(request)[:2000]}, None, latency_s, reason, tags))
+        try: return _tags_ok(_row((ts, agent, node, request, None, latency_s, error or reason, tags)) | {"status": "error"})
+        except Exception:
+            return _tags_ok(_row((ts, agent, node, {"unserialisable_request": repr(request)[:2000]}, None, latency_s, reason, tags)))
+
+def _fsync(path):
+    "Flush a file or folder to disk."
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
 
 def _write(self: CallStore, batch):
     table = encrypt_segment([_safe_row(i) for i in batch], self._pub)
     name = self.path / "segments" / f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-    pq.write_table(table, name.with_suffix(".tmp"), compression="zstd")
-    os.replace(name.with_suffix(".tmp"), name)
+    tmp = name.with_suffix(".tmp")
+    pq.write_table(table, tmp, compression="zstd")
+    tmp.chmod(0o600)
+    _fsync(tmp)                                          # the bytes, then the name: a crash leaves one or the other
+    os.replace(tmp, name)
+    _fsync(name.parent)
     self.written += len(batch)
 CallStore._run, CallStore._write = _run, _write
 
@@ -260,21 +286,38 @@ if threading.current_thread() is threading.main_thread():
 def _audit(self: CallStore, action, **kw):
     entry = {"ts": datetime.now(timezone.utc).isoformat(), "user": getpass.getuser(), "pid": os.getpid(),
              "role": self.role, "action": action, **kw}
-    with open(self.path / "audit.log", "a", encoding="utf-8") as f: f.write(json.dumps(entry) + "\n")
+    fd = os.open(self.path / "audit.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    with open(fd, "a", encoding="utf-8") as f: f.write(json.dumps(entry) + "\n")
 
 def _segments(self: CallStore): return sorted((self.path / "segments").glob("seg-*.parquet"))
 
+def _readable(self: CallStore, path, read):
+    "`read(path)`, or None with the reason kept in `bad_segments` (a truncated or altered segment spoils only itself)."
+    try: return read(path)
+    except Exception as e:
+        self.bad_segments[path.name] = f"{type(e).__name__}: {e}"[:200]
+        log.error("call store %s: segment %s unreadable, skipped: %s", self.path, path.name, self.bad_segments[path.name])
+        return None
+
 def _read_raw(self: CallStore, limit: int | None = None) -> pl.DataFrame:
-    "Decrypt raw calls (admin only); each read is audited."
+    "Decrypt raw calls (admin only); each read is audited; unreadable segments are skipped and listed in `bad_segments`."
     if self.role != "admin": raise RoleError(f"role {self.role!r} cannot decrypt raw calls; that needs 'admin'")
     segs = self._segments()[-limit:] if limit else self._segments()
-    frames = [decrypt_segment(pq.read_table(p), self._key) for p in segs]
+    frames = [f for p in segs if (f := self._readable(p, lambda q: decrypt_segment(pq.read_table(q), self._key))) is not None]
     df = pl.concat(frames) if frames else calls_frame([])
     self._audit("decrypt", segments=len(segs), records=len(df))
     return df
 
-def _raw_count(self: CallStore) -> int: return sum(pq.ParquetFile(p).metadata.num_rows for p in self._segments())
+def _raw_count(self: CallStore) -> int:
+    "Calls in readable segments (from unencrypted metadata; any role)."
+    return sum(n for p in self._segments() if (n := self._readable(p, lambda q: pq.ParquetFile(q).metadata.num_rows)) is not None)
+
+def _health(self: CallStore) -> dict:
+    "What the store has written, dropped and failed at, for `/healthz` and `/metrics`."
+    return {"written": self.written, "dropped": self.dropped, "error": self.error, "bad_segments": len(self.bad_segments),
+            "status": "ok" if self.error is None and not self.dropped else "degraded"}
 CallStore._audit, CallStore._segments, CallStore.read_raw, CallStore.raw_count = _audit, _segments, _read_raw, _raw_count
+CallStore._readable, CallStore.health = _readable, _health
 
 # %% ../nbs/01_capture.ipynb #5a442199
 def _write_curated(self: CallStore, df: pl.DataFrame, name: str = "curated") -> Path:

@@ -104,7 +104,9 @@ def _metrics():
             "tokens": Counter("slm_gateway_tokens", "Completion tokens by who produced them", ["model"], registry=r),
             "queue": Gauge("slm_gateway_specialist_queue_depth", "Requests waiting for a specialist", registry=r),
             "shadow": Counter("slm_gateway_shadow", "Shadow-mode comparisons of specialist and LLM", ["cluster", "agree"], registry=r),
-            "breaker": Gauge("slm_gateway_upstream_circuit_open", "1 while the upstream circuit breaker is open", registry=r)}
+            "breaker": Gauge("slm_gateway_upstream_circuit_open", "1 while the upstream circuit breaker is open", registry=r),
+            "capture_dropped": Gauge("slm_gateway_capture_dropped", "Calls the capture store dropped rather than hold a client up", registry=r),
+            "capture_failing": Gauge("slm_gateway_capture_failing", "1 while the capture store's segment writes fail", registry=r)}
 
 # %% ../nbs/10_gateway.ipynb #9707e2cc
 def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
@@ -272,12 +274,19 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         return {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "slm_agents"} for i in ["router", *spec]]}
 
     @app.get("/healthz")
-    async def healthz(): return {"status": "ok", "upstream": breaker.state, "specialists": sum(e["route"] == "slm" for e in router.config["clusters"].values())}
+    async def healthz():
+        capture = store.health() if store is not None else None
+        status = "degraded" if capture and capture["status"] != "ok" else "ok"
+        slm = sum(e["route"] == "slm" for e in router.config["clusters"].values())
+        return {"status": status, "upstream": breaker.state, "capture": capture, "specialists": slm}
 
     @app.get("/metrics")
     async def metrics(request: Request):
         from prometheus_client import generate_latest
         if (code := check_key(keys, request.headers.get("authorization"), "admin")) != 200: return _error(code, "key lacks scope 'admin'", "authentication_error")
+        if store is not None:
+            m["capture_dropped"].set(store.dropped)
+            m["capture_failing"].set(store.error is not None)
         return PlainTextResponse(generate_latest(m["registry"]).decode(), media_type="text/plain; version=0.0.4")
     return app
 

@@ -138,3 +138,42 @@ def test_unserialisable_response_is_kept_as_an_error_row(tmp_path, keys):
     raw = CallStore(tmp_path / "s", "admin", key=admin_key).read_raw()
     assert raw["status"].to_list() == ["error"] and "cannot serialise object" in raw["error"][0]
     assert json.loads(raw["request"][0])["messages"][0]["content"] == "x"
+
+def _rec(store, i=0, tags=None):
+    return store.record(time.time(), "a", "n", {"messages": [{"role": "user", "content": f"m{i}"}]}, None, 0.1, tags=tags)
+
+def test_a_failing_store_never_holds_the_agent_up_and_says_so(tmp_path, keys, monkeypatch):
+    "Segment writes fail (disk full): record returns within its bound, drops and counts; health says degraded."
+    admin_key, writer_key = keys
+    store = CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=2, flush_interval=0.05, max_block=0.2)
+    monkeypatch.setattr(store, "_write", lambda batch: (_ for _ in ()).throw(OSError(28, "No space left on device")))
+    t0 = time.monotonic()
+    kept = [_rec(store, i) for i in range(6)]
+    assert time.monotonic() - t0 < 5                                   # 4 drops × 0.2 s, not forever
+    assert kept[:2] == [True, True] and store.dropped == kept.count(False) >= 3
+    time.sleep(0.3)
+    assert store.health()["status"] == "degraded" and "No space" in store.health()["error"]
+    monkeypatch.undo()                                                 # the disk has room again: the kept batch lands
+    store.flush()
+    assert store.health()["error"] is None
+    store.close()
+    assert CallStore(tmp_path / "s", "admin", key=admin_key).raw_count() == kept.count(True)
+
+def test_one_bad_record_or_segment_spoils_only_itself(tmp_path, keys):
+    admin_key, writer_key = keys
+    with CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=3) as w:
+        _rec(w, 0); _rec(w, 1, tags={"when": object()}); _rec(w, 2)     # tags that cannot be JSON
+        w.flush()
+        for i in range(3, 6): _rec(w, i)
+    segs = sorted((tmp_path / "s" / "segments").glob("seg-*.parquet"))
+    assert len(segs) == 2
+    assert oct(segs[0].stat().st_mode & 0o777) == "0o600" and oct((tmp_path / "s").stat().st_mode & 0o777) == "0o700"
+    segs[1].write_bytes(segs[1].read_bytes()[:100])                   # truncated
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    raw = admin.read_raw()
+    assert len(raw) == 3 and admin.raw_count() == 3 and list(admin.bad_segments) == [segs[1].name]
+    assert json.loads(raw.sort("ts")["tags"][1]) == {"capture_error": "tags not serialisable: TypeError"}
+
+def test_the_writer_refuses_the_private_key(tmp_path, keys):
+    admin_key, _ = keys
+    with pytest.raises(WrongKey, match="public key"): CallStore(tmp_path / "s", "writer", key=admin_key)
