@@ -189,12 +189,20 @@ def _literal(src):
     try: return ast.literal_eval(src) if isinstance(src, str) else src
     except (ValueError, SyntaxError): return src
 
+def _peak_rss_mb() -> int:
+    "Resident memory of the largest stage process that has finished so far, MB (Linux reports kB)."
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+
 def _timing(run_dir: Path, stage: str, seconds: float | None, later=()):
-    "Record how long a stage took in `timing.json` (the budget planner reads it); drop the times of stages in `later`."
+    "Record a stage's seconds (the budget planner reads them) and the peak memory so far in `timing.json`; drop `later`."
     p = run_dir / "timing.json"
     t = json.loads(p.read_text()) if p.exists() else {"stages": {}}
     t["stages"] = {k: v for k, v in t["stages"].items() if k not in later}
-    if seconds is not None: t["stages"][stage] = round(seconds, 1)
+    t["peak_rss_mb"] = {k: v for k, v in t.get("peak_rss_mb", {}).items() if k not in later}
+    if seconds is not None:
+        t["stages"][stage] = round(seconds, 1)
+        t["peak_rss_mb"][stage] = _peak_rss_mb()         # a running maximum: the stage where it rises set it
     p.write_text(json.dumps(t, indent=1))
 
 def _save(run_dir: Path, results):

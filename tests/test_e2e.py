@@ -14,6 +14,8 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     assert [r.stage for r in res if r.status == "done"] == list(STAGE_NAMES)
     for stage in STAGES:
         for o in stage.outputs: assert (rd / o).exists(), o
+    peak = json.loads((rd / "timing.json").read_text())["peak_rss_mb"]      # a running maximum over the stage processes
+    assert list(peak) == list(STAGE_NAMES) and 0 < peak["ingest"] and list(peak.values()) == sorted(peak.values())
     clusters = pl.read_parquet(rd / "clusters.parquet")
     assert clusters["cluster"].dtype == pl.Int64 and len(clusters) == len(pl.read_parquet(rd / "curated.parquet"))
     m = json.loads((rd / "metrics.json").read_text())
