@@ -270,18 +270,27 @@ def _json_or(text):
     try: return json.loads(text), True
     except (TypeError, ValueError): return text, False
 
+def _call_slots(msg: dict, at: tuple) -> list[tuple[tuple, str]]:
+    "Slots of a message's tool-call arguments: each JSON string value, or the whole text when it is not JSON."
+    slots = []
+    for ti, tc in enumerate(msg.get("tool_calls") or []):
+        raw = (tc.get("function") or {}).get("arguments")
+        args, ok = _json_or(raw)
+        if ok: slots += [(at + ("tool_calls", ti, "args") + p, t) for p, t in _strings(args, ())]
+        elif isinstance(raw, str): slots.append((at + ("tool_calls", ti, "rawargs"), raw))
+    return slots
+
 def text_slots(call: dict, skip_roles=("system", "developer")) -> list[tuple[tuple, str]]:
     "(path, text) for each free-text string of a call dict with parsed `request`, `response`, `reference`."
     slots = []
     for i, m in enumerate(call["request"].get("messages", [])):
         if m.get("role") in skip_roles: continue
         slots += [(("request", "messages", i) + p, t) for p, t in _strings(m.get("content"), ("content",))]
+        slots += _call_slots(m, ("request", "messages", i))          # arguments of earlier turns' tool calls
     for ci, ch in enumerate((call.get("response") or {}).get("choices", [])):
         msg = ch.get("message") or {}
         slots += [(("response", "choices", ci, "message") + p, t) for p, t in _strings(msg.get("content"), ("content",))]
-        for ti, tc in enumerate(msg.get("tool_calls") or []):
-            args, ok = _json_or(tc.get("function", {}).get("arguments"))
-            if ok: slots += [(("response", "choices", ci, "message", "tool_calls", ti, "args") + p, t) for p, t in _strings(args, ())]
+        slots += _call_slots(msg, ("response", "choices", ci, "message"))
     if call.get("reference") is not None:
         ref, ok = _json_or(call["reference"])
         slots += [(("reference",) + p, t) for p, t in _strings(ref, ())] if ok else [(("reference",), call["reference"])]
@@ -295,6 +304,8 @@ def set_slots(call: dict, values: dict) -> dict:
         if path[0] == "reference":
             if ref[1]: _put(ref[0], path[1:], text)
             else: ref = (text, False)
+        elif "rawargs" in path:
+            _get(call, path[:path.index("rawargs")])["function"]["arguments"] = text
         elif "args" in path:
             k = path.index("args"); tc = _get(call, path[:k])
             args = args_cache.setdefault(id(tc), (tc, json.loads(tc["function"]["arguments"])))[1]

@@ -23,6 +23,18 @@ def test_pseudonyms_are_consistent_across_prompt_answer_arguments_and_reference(
     assert json.loads(row["reference"]) == [{"book": {"passenger": ["<PERSON_1>"]}}]
     assert counts["PERSON"] >= 3 and counts["PHONE_NUMBER"] >= 2
 
+def test_pii_in_earlier_tool_calls_is_pseudonymised_too():
+    "An email, SSN and card number in an earlier turn's tool call (JSON and plain-text arguments) do not reach curated rows."
+    secrets = {"email": "maria.lopez@example.com", "ssn": "078-05-1120", "card": "4111 1111 1111 1111"}
+    earlier = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "1", "type": "function", "function": {"name": "lookup", "arguments": json.dumps({"email": secrets["email"], "ssn": secrets["ssn"]})}},
+        {"id": "2", "type": "function", "function": {"name": "charge", "arguments": f"card {secrets['card']} for 20 EUR"}}]}
+    msgs = [{"role": "user", "content": "Refund my last order."}, earlier,
+            {"role": "tool", "tool_call_id": "1", "content": "found"}, {"role": "user", "content": "Thanks."}]
+    [row], counts = pseudonymise_calls([to_row(Call("a", {"messages": msgs}, _resp("Done.")))])
+    assert not any(v in row["request"] for v in secrets.values()), row["request"]
+    assert counts["EMAIL_ADDRESS"] >= 1 and counts["CREDIT_CARD"] >= 1
+
 def test_scope_record_restarts_numbering_and_dataset_scope_shares_it():
     rows = [to_row(Call(f"c{i}", {"messages": [{"role": "user", "content": f"Please email {n} about it."}]}, _resp("ok")))
             for i, n in enumerate(["John Smith", "Emma Brown", "John Smith"])]
