@@ -19,8 +19,9 @@ from .select import HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, tar
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics',
-           'metrics', 'plot_curve', 'plot_quality', 'write_report', 'run_evaluate']
+__all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'break_even', 'training_seconds',
+           'cluster_break_even', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics', 'metrics', 'plot_curve',
+           'plot_quality', 'write_report', 'run_evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #ece643e0
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
@@ -117,6 +118,36 @@ def cost(p: pl.DataFrame, slm_params_b: float, llm_params_b: float = 70.0, llm_u
     if not len(p): return {"cost_ratio": None, "price_ratio": None, "usd_llm_only": 0.0, "usd_routed": 0.0}
     return {"cost_ratio": round(routed / only, 4) if only else None, "price_ratio": round(usd / usd_only, 4) if usd_only else None,
             "usd_llm_only": round(usd_only, 6), "usd_routed": round(usd, 6)}
+
+# %% ../nbs/08_evaluate.ipynb #dd43e56f
+def break_even(train_seconds: float, llm_usd_per_call: float, routed_usd_per_call: float, usd_per_hour: float) -> dict:
+    "Training cost, saving per call and the calls it takes to pay the training back (None: it saves nothing)."
+    train_usd = train_seconds / 3600 * usd_per_hour
+    saving = llm_usd_per_call - routed_usd_per_call
+    calls = math.ceil(train_usd / saving) if saving > 0 else None
+    return {"train_seconds": round(train_seconds, 1), "train_usd": round(train_usd, 6),
+            "saving_usd_per_call": round(saving, 8), "break_even_calls": calls}
+
+# %% ../nbs/08_evaluate.ipynb #d27013e1
+def training_seconds(run_dir) -> dict[str, float]:
+    "Seconds spent making each cluster's specialist: LoRA training (`finetune.json`) or a head's fit (`selection.json`)."
+    run_dir = Path(run_dir)
+    out = {cid: e["train"]["seconds"] for cid, e in _json(run_dir, "finetune.json", {}).items()}
+    for cid, e in _json(run_dir, "selection.json", {}).items():
+        fitted = ((e.get("baselines") or {}).get(HEAD) or {}).get("fitted") or {}
+        if e.get("model") == HEAD and "fit_seconds" in fitted: out[cid] = fitted["fit_seconds"]
+    return out
+
+def cluster_break_even(run_dir, p: pl.DataFrame, llm_usd_in: float = 2.5, llm_usd_out: float = 10.0,
+                       slm_usd_per_hour: float = 0.10, **_) -> dict:
+    "Break-even per cluster with a trained or fitted specialist, from its replayed held-out calls `p`."
+    llm = (pl.col("llm_in") * llm_usd_in + pl.col("llm_out") * llm_usd_out) / 1e6
+    slm = pl.col("slm_ms") / 1000 / 3600 * slm_usd_per_hour
+    routed = pl.when(pl.col("route") == "llm").then(llm).otherwise(0.0) + pl.when(pl.col("attempted")).then(slm).otherwise(0.0)
+    per = p.group_by("cluster").agg(llm.mean().alias("llm"), routed.mean().alias("routed"))
+    per = {str(r["cluster"]): r for r in per.iter_rows(named=True)}
+    return {cid: break_even(secs, per[cid]["llm"], per[cid]["routed"], slm_usd_per_hour)
+            for cid, secs in training_seconds(run_dir).items() if cid in per}
 
 # %% ../nbs/08_evaluate.ipynb #6449049d
 def sweep(p: pl.DataFrame, n: int = 21, min_cluster_confidence: float = 0.0) -> pl.DataFrame:
@@ -293,6 +324,8 @@ def write_report(run_dir, m: dict) -> Path:
              _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]),
              _table([{"cost_ratio (params × tokens)": m["cost_ratio"], "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}]),
              f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}</p>",
+             "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
+             _table([{"cluster": c} | e["break_even"] for c, e in m["clusters"].items() if "break_even" in e]),
              "<h2>7. What stays on the LLM, and why</h2>", _table(stays),
              "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>"]
     style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
@@ -318,6 +351,8 @@ def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: di
     timing = {"price_ratio": c["price_ratio"], "usd_llm_only": c["usd_llm_only"], "usd_routed": c["usd_routed"],
               "slm_generation_seconds": round(float(p["slm_ms"].sum()) / 1000, 2), "decision_latency": lat}
     m = metrics(run_dir, p, curve, assumptions, timing)
+    for cid, be in cluster_break_even(run_dir, p, **assumptions).items():
+        m["clusters"].setdefault(cid, {})["break_even"] = be
     p.write_parquet(run_dir / "eval" / "predictions.parquet"); curve.write_parquet(run_dir / "eval" / "curve.parquet")
     plot_curve(curve, p, run_dir / "plots" / "cost_quality.png"); plot_quality(m, run_dir / "plots" / "quality.png")
     (run_dir / "metrics.json").write_text(json.dumps(m, indent=1, ensure_ascii=False))

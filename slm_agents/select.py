@@ -402,9 +402,13 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     names = sorted(set(answers)) if fmt == "label" and label_names else []
     name_vecs = embed_texts(embedder, [label_text(n) for n in names]) if names else None
     X = np.vstack([train_vecs, name_vecs]) if names else train_vecs
+    t0 = time.perf_counter()
     head = LabelHead.fit(X, y + names, embedder=embedder)
     oof = cross_fit(train_vecs, y, name_vecs, names)
-    return head, evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (oof, list(train))), oof
+    fit_s = time.perf_counter() - t0                     # the head's training cost (embeddings are S4's anyway)
+    res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (oof, list(train)))
+    res["fitted"]["fit_seconds"] = round(fit_s, 2)
+    return head, res, oof
 
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
