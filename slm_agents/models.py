@@ -173,12 +173,11 @@ def fit_messages(tok, messages: list[dict], max_tokens: int | None, per_turn: in
     while len(rest) > 1 and sum(n) > max_tokens:
         rest, n = rest[1:], n[:len(head)] + n[len(head) + 1:]
     out = head + rest
-    while sum(n) > max_tokens:
+    while sum(n) > max_tokens and max(n) > per_turn:     # a turn emptied to nothing still leaves the others to cut
         i = int(np.argmax(n))
         keep = max(0, n[i] - per_turn - (sum(n) - max_tokens))
         out[i] = {**out[i], "content": _cut_head(tok, out[i]["content"], keep)}
-        n[i] = size(out[i])
-        if keep == 0: break
+        n[i] = min(n[i] - 1, size(out[i]))              # never the same size again: the loop ends
     return out
 
 # %% ../nbs/05a_models.ipynb #18e55fe7
