@@ -325,7 +325,7 @@ def write_report(run_dir, m: dict) -> Path:
              _table([{"cost_ratio (params × tokens)": m["cost_ratio"], "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}]),
              f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}</p>",
              "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
-             _table([{"cluster": c} | e["break_even"] for c, e in m["clusters"].items() if "break_even" in e]),
+             _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
              "<h2>7. What stays on the LLM, and why</h2>", _table(stays),
              "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>"]
     style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
@@ -351,8 +351,7 @@ def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: di
     timing = {"price_ratio": c["price_ratio"], "usd_llm_only": c["usd_llm_only"], "usd_routed": c["usd_routed"],
               "slm_generation_seconds": round(float(p["slm_ms"].sum()) / 1000, 2), "decision_latency": lat}
     m = metrics(run_dir, p, curve, assumptions, timing)
-    for cid, be in cluster_break_even(run_dir, p, **assumptions).items():
-        m["clusters"].setdefault(cid, {})["break_even"] = be
+    m["timing"]["break_even"] = cluster_break_even(run_dir, p, **assumptions)   # measured seconds: beside the other timings
     p.write_parquet(run_dir / "eval" / "predictions.parquet"); curve.write_parquet(run_dir / "eval" / "curve.parquet")
     plot_curve(curve, p, run_dir / "plots" / "cost_quality.png"); plot_quality(m, run_dir / "plots" / "quality.png")
     (run_dir / "metrics.json").write_text(json.dumps(m, indent=1, ensure_ascii=False))
