@@ -135,8 +135,8 @@ def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | No
 
 # %% ../nbs/06_finetune.ipynb #685d08ff
 def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dict:
-    "Token ids and labels (answer only) of one example; the prompt fitted into what the answer leaves of `max_length`."
-    a = tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id]
+    "Token ids and labels (answer only) of one example within `max_length`: the answer's head (at most 3/4), then the prompt."
+    a = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[:max(1, max_length * 3 // 4)]
     messages = fit_messages(tok, messages, max(1, max_length - len(a)))
     p = tok(prompt_text(tok, messages), add_special_tokens=False)["input_ids"]
     p = p[-max(1, max_length - len(a)):]
