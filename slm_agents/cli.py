@@ -8,6 +8,7 @@ import argparse, json, logging, sys
 from pathlib import Path
 import yaml
 from .pipeline import STAGE_NAMES, StageFailed, parse_kv, run
+from .review import ReviewError
 
 # %% auto #0
 __all__ = ['main']
@@ -74,6 +75,8 @@ def main(argv=None) -> int:
     params |= parse_kv(args.param)
     if args.budget is not None: params["budget"] = args.budget
     try: results = run(args.logs, args.run_dir, args.until, params, args.force, progress=True)
-    except StageFailed as e: print(f"FAILED: {e}", file=sys.stderr); return 1
+    except (StageFailed, ReviewError) as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return 1
     for r in results: print(f"{r.stage:10s} {r.status:10s} {r.seconds:7.1f}s  {r.detail}")
     return 0

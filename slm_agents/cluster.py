@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
+from .review import apply_review, check_final, check_found, read_review
 from .schema import EVAL_ONLY
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ __all__ = ['log', 'PARTS', 'SLOT', 'LABEL_RULE', 'tool_names', 'instruction_text
            'Templates', 'task_parts', 'load_embedder', 'embed_texts', 'part_embeddings', 'combine', 'embed_calls',
            'reduce', 'centroids', 'reach', 'merge_templates', 'frame', 'template_keys', 'call_signatures', 'cluster',
            'output_kind', 'label_evidence', 'format_profile', 'suitability', 'ctfidf_keywords', 'card_template',
-           'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'run_cluster']
+           'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'reviewed',
+           'run_cluster']
 
 # %% ../nbs/04_cluster.ipynb #9e17c964
 PARTS = ("instruction", "tools", "user")
@@ -413,30 +415,57 @@ def load_templates(run_dir) -> Templates | None:
     return Templates.from_json(json.loads(p.read_text())) if p.exists() else None
 
 # %% ../nbs/04_cluster.ipynb #1d98d725
+def reviewed(run_dir, labels: np.ndarray, Z: np.ndarray, calls: pl.DataFrame, templates: Templates) -> tuple:
+    "(labels after the run's review, the merges and splits applied) for S3's `labels` of `calls`."
+    r = read_review(run_dir)
+    check_found(r, set(labels.tolist()))
+    slot = lambda q: "\n".join(s for s in segments(instruction_text(q)) if s not in templates.instruction)
+    out = apply_review(labels, r, Z, calls, slot)
+    check_final(r, set(out.tolist()))
+    return out, {"merge": r.merge, "split": {str(c): how for c, how in r.split.items()}}
+
+def _found_in(cards: list, found: np.ndarray, labels: np.ndarray) -> list:
+    "Cards that a review made from other clusters say which."
+    for c in cards:
+        parts = sorted(set(found[labels == c["cluster"]].tolist()))
+        if parts != [c["cluster"]]:
+            c["found"] = parts
+    return cards
+
+# %% ../nbs/04_cluster.ipynb #58569bd2
+def _embed_and_cluster(df: pl.DataFrame, embedder, weights, n_components, min_cluster_size, noise, seed, progress,
+                       min_share, min_df) -> tuple:
+    "(templates, PCA, reduced vectors, S3's labels) of calls `df`."
+    reqs = [json.loads(r) for r in df["request"]]
+    templates = Templates.fit(reqs, min_share, min_df)
+    X = embed_calls(reqs, embedder, weights, progress, templates)
+    pca, Z = reduce(X, n_components, seed)
+    keys, slotted = template_keys([task_parts(q, templates) for q in reqs])
+    kinds = call_signatures(reqs, [json.loads(r) if r else None for r in df["response"]])
+    labels = cluster(Z, df["call_id"].to_list(), min_cluster_size, noise, keys, slotted, kinds)
+    return templates, pca, Z, labels
+
+# %% ../nbs/04_cluster.ipynb #4b1a02a9
 def run_cluster(run_dir, weights=None, n_components=10, min_cluster_size=0, noise="reassign", seed=0, embedder=None,
                 progress=False, min_share=0.15, min_df=3) -> dict:
-    "Cluster `curated.parquet` of `run_dir` into task types; write clusters, cards, the space and the templates."
+    "Cluster `curated.parquet` of `run_dir` into task types, apply its review; write clusters, cards, space, templates."
     run_dir = Path(run_dir)
     df = pl.read_parquet(run_dir / "curated.parquet")
     features = df.drop([c for c in EVAL_ONLY if c in df.columns])          # clustering never sees evaluation fields
     embedder = embedder or load_embedder()
     weights = weights or {"instruction": 1.0, "tools": 1.0, "user": 0.5}
-    reqs = [json.loads(r) for r in features["request"]]
-    templates = Templates.fit(reqs, min_share, min_df)
-    X = embed_calls(reqs, embedder, weights, progress, templates)
-    pca, Z = reduce(X, n_components, seed)
-    keys, slotted = template_keys([task_parts(q, templates) for q in reqs])
-    kinds = call_signatures(reqs, [json.loads(r) if r else None for r in features["response"]])
-    labels = cluster(Z, features["call_id"].to_list(), min_cluster_size, noise, keys, slotted, kinds)
-    cards = cluster_cards(features, labels, Z, embedder.tokenizer, templates)
+    templates, pca, Z, found = _embed_and_cluster(features, embedder, weights, n_components, min_cluster_size,
+                                                  noise, seed, progress, min_share, min_df)
+    labels, review = reviewed(run_dir, found, Z, features, templates)
+    cards = _found_in(cluster_cards(features, labels, Z, embedder.tokenizer, templates), found, labels)
     (run_dir / "templates.json").write_text(json.dumps(templates.to_json(), ensure_ascii=False))
-    pl.DataFrame({"call_id": features["call_id"], "cluster": labels.astype(np.int64), "x": Z[:, 0],
-                  "y": Z[:, 1] if Z.shape[1] > 1 else 0.0}).write_parquet(run_dir / "clusters.parquet")
+    pl.DataFrame({"call_id": features["call_id"], "found": found.astype(np.int64), "cluster": labels.astype(np.int64),
+                  "x": Z[:, 0], "y": Z[:, 1] if Z.shape[1] > 1 else 0.0}).write_parquet(run_dir / "clusters.parquet")
     save_space(run_dir / "cluster_space.npz", pca, Z, labels, weights)
     params = {"weights": weights, "n_components": n_components, "min_cluster_size": min_cluster_size, "noise": noise,
               "seed": seed, "min_share": min_share, "min_df": min_df}
     out = {"params": params, "n_calls": len(df), "n_clusters": len(set(labels.tolist()) - {-1}), "noise_marker": -1,
-           "cards": cards}
+           "n_found": len(set(found.tolist()) - {-1}), "review": review, "cards": cards}
     if "task" in df.columns and df["task"].null_count() < len(df):
         out["scores_vs_task"] = cluster_scores(labels, df["task"].fill_null("?"))
     (run_dir / "clusters.json").write_text(json.dumps(out, indent=1, default=float))

@@ -13,6 +13,7 @@ from .models import prompt_text, render_messages
 from .finetune import eval_sizes, specialist_prompts
 from .router import Router, heldout_part, reason_kind, validate
 from .cluster import task_parts
+from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
 from .select import HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
 
@@ -146,8 +147,13 @@ def cluster_break_even(run_dir, p: pl.DataFrame, llm_usd_in: float = 2.5, llm_us
     routed = pl.when(pl.col("route") == "llm").then(llm).otherwise(0.0) + pl.when(pl.col("attempted")).then(slm).otherwise(0.0)
     per = p.group_by("cluster").agg(llm.mean().alias("llm"), routed.mean().alias("routed"))
     per = {str(r["cluster"]): r for r in per.iter_rows(named=True)}
-    return {cid: break_even(secs, per[cid]["llm"], per[cid]["routed"], slm_usd_per_hour)
-            for cid, secs in training_seconds(run_dir).items() if cid in per}
+    out = {}
+    for cid, secs in training_seconds(run_dir).items():
+        if cid in per:
+            out[cid] = break_even(secs, per[cid]["llm"], per[cid]["routed"], slm_usd_per_hour)
+        else:                                            # trained, but none of its held-out calls was replayed
+            out[cid] = break_even(secs, 0.0, 0.0, slm_usd_per_hour) | {"saving_usd_per_call": None}
+    return out
 
 # %% ../nbs/08_evaluate.ipynb #6449049d
 def sweep(p: pl.DataFrame, n: int = 21, min_cluster_confidence: float = 0.0) -> pl.DataFrame:
@@ -203,7 +209,8 @@ def cluster_metrics(p: pl.DataFrame, rc: dict) -> dict:
     return per
 
 # %% ../nbs/08_evaluate.ipynb #734991a0
-def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, timing: dict) -> dict:
+def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, timing: dict,
+            review: Review | None = None) -> dict:
     "The run's `metrics.json` numbers from replayed calls `p` and the run's stage outputs."
     run_dir = Path(run_dir)
     cl = json.loads((run_dir / "clusters.json").read_text())
@@ -213,16 +220,19 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
     n_ingested = n_calls if n_calls is not None else cl["n_calls"]
     sizes = {str(c["cluster"]): c["size"] for c in cl["cards"]}
     per = cluster_metrics(p, rc)
+    review = review or Review()
     for cid, e in per.items(): e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
+    for cid, e in per.items():
+        e["name"] = review.rename.get(int(cid))
     sc = cl.get("scores_vs_task") or {}
-    clustering = {"n_clusters": cl["n_clusters"], "noise_share": sc.get("noise_share"), "ari": sc.get("ari"),
+    clustering = {"n_clusters": cl["n_clusters"], "n_found": cl.get("n_found", cl["n_clusters"]), "noise_share": sc.get("noise_share"), "ari": sc.get("ari"),
                   "nmi": sc.get("nmi")}
     overall = {k: v for k, v in summarise(p).items() if k != "n"}
     eligible = {"replacement_rate_eligible": overall["replacement_rate"],
                 "quality_retention_eligible": overall["quality_retention"]}
     return ({"n_calls": n_calls, "n_quarantined": n_quar, "n_curated": cur.get("n_curated", cl["n_calls"]),
              "n_eval": len(p)} | traffic_rates(per, sizes, n_ingested) | eligible
-            | {"clustering": clustering, "clusters": per,
+            | {"clustering": clustering, "review": review_rows(review), "clusters": per,
                "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]}}
             | overall | {"cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve),
                          "assumptions": assumptions, "timing": timing})
@@ -292,12 +302,19 @@ def _plan_html(plan: dict) -> str:
             if not plan.get("steps") else f"<p>Training plan: fixed {plan['steps']} steps per cluster (no budget planning).")
     return head + "</p>" + _table(plan.get("clusters") or [], cols)
 
+def _review_html(rows: list[dict]) -> str:
+    "The researcher's decisions on the clusters (`review.yaml`), each one."
+    if not rows:
+        return "<p>No review: the clusters are the ones S3 found (<code>review.yaml</code> absent or empty).</p>"
+    return "<h3>Review (<code>review.yaml</code>)</h3>" + _table(rows, ["decision", "clusters", "detail"])
+
 def write_report(run_dir, m: dict) -> Path:
     "Write `report.html` for a run with `metrics.json`-style numbers `m`."
     run_dir = Path(run_dir); plots = run_dir / "plots"
     cl, sel, ft = _json(run_dir, "clusters.json", {}), _json(run_dir, "selection.json", {}), _json(run_dir, "finetune.json", {})
     rc, cur, prov = _json(run_dir, "router/router.json", {}), _json(run_dir, "curation.json", {}), _json(run_dir, "provenance.json", {})
-    cards = [{"cluster": c["cluster"], "size": c["size"], "share of calls": c["share_calls"], "format": c["format"]["dominant"],
+    names = {int(c): e.get("name") for c, e in m["clusters"].items()}
+    cards = [{"cluster": c["cluster"], "name": names.get(c["cluster"]), "found": c.get("found"), "size": c["size"], "share of calls": c["share_calls"], "format": c["format"]["dominant"],
               "template": (c.get("template") or {}).get("instruction", "")[:160],
               "keywords": ", ".join(c["keywords"][:6]), "suitability": c["slm_suitability"], "example": (c["examples"] or [{}])[0].get("user", "")[:90]}
              for c in cl.get("cards", [])]
@@ -307,14 +324,14 @@ def write_report(run_dir, m: dict) -> Path:
     ftr = [{"cluster": c, "examples": v["train"]["n_examples"], "steps": v["train"]["config"]["steps"], "backend": v["train"]["backend"],
             "minutes": round(v["train"]["seconds"] / 60, 1), "tokens/example": v["train"]["tokens_per_example"], "base": v["base"]["score"],
             "fine-tuned": v["finetuned"]["score"]} for c, v in ft.items()]
-    per = [{"cluster": c, "share of traffic": e.get("share_all"), "route": e["route"], "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
+    per = [{"cluster": c, "name": e.get("name"), "share of traffic": e.get("share_all"), "route": e["route"], "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
             "retention": e.get("quality_retention"), "served by SLM": e.get("replacement_rate"), "APGR": e.get("apgr")} for c, e in m["clusters"].items()]
     stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
     parts = [f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>", _headline(m),
              "<h2>1. Data and curation</h2>", _table([{"calls ingested": m["n_calls"], "quarantined": m["n_quarantined"], "curated": m["n_curated"]}]),
              _table([{"reason": k, "calls": v} for k, v in (cur.get("reasons") or {}).items()]), _img(plots / "curation.png"),
              "<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), _img(plots / "cluster_map.png"), _img(plots / "cluster_sizes.png"),
-             _img(plots / "cluster_formats.png"), _table(cards),
+             _img(plots / "cluster_formats.png"), _table(cards), _review_html(m["review"]),
              "<h2>3. Model selection (S4)</h2>", _table(selr),
              "<h2>4. Fine-tuning (S5)</h2>", _plan_html(_json(run_dir, "plan.json", {})), _table(ftr), "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
              "<h2>5. Router (S6)</h2>", _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
@@ -350,7 +367,9 @@ def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: di
     c = cost(p, **assumptions, slm_seconds=float((p["slm_ms"] * p["attempted"]).sum()) / 1000)
     timing = {"price_ratio": c["price_ratio"], "usd_llm_only": c["usd_llm_only"], "usd_routed": c["usd_routed"],
               "slm_generation_seconds": round(float(p["slm_ms"].sum()) / 1000, 2), "decision_latency": lat}
-    m = metrics(run_dir, p, curve, assumptions, timing)
+    review = read_review(run_dir)
+    check_final(review, {int(c) for c in router.config["clusters"]})
+    m = metrics(run_dir, p, curve, assumptions, timing, review)
     m["timing"]["break_even"] = cluster_break_even(run_dir, p, **assumptions)   # measured seconds: beside the other timings
     p.write_parquet(run_dir / "eval" / "predictions.parquet"); curve.write_parquet(run_dir / "eval" / "curve.parquet")
     plot_curve(curve, p, run_dir / "plots" / "cost_quality.png"); plot_quality(m, run_dir / "plots" / "quality.png")

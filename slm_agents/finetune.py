@@ -445,6 +445,16 @@ def _cluster_rows(run_dir) -> dict:
         pl.read_parquet(Path(run_dir) / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     return {int(k[0]): g.sort("call_id").to_dicts() for k, g in calls.group_by("cluster")}
 
+def _clear(run_dir: Path, clusters=None):
+    "Remove the adapters and loss plots of `clusters` (all when None) before training."
+    import shutil
+    for p in (run_dir / "adapters").glob("*"):
+        if p.is_dir() and p.name.lstrip("-").isdigit() and (clusters is None or int(p.name) in clusters):
+            shutil.rmtree(p)
+            (run_dir / "plots" / f"loss_{p.name}.png").unlink(missing_ok=True)
+    (run_dir / "adapters").mkdir(exist_ok=True)
+    (run_dir / "plots").mkdir(exist_ok=True)
+
 def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None,
                  progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
                  max_epochs: float = 3.0) -> dict:
@@ -454,8 +464,7 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
     by_cluster = _cluster_rows(run_dir)
     train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
     plan = plan_training(run_dir, cfg, budget, train_rows, n_eval, min_steps, max_epochs, progress=progress)
-    (run_dir / "adapters").mkdir(exist_ok=True)
-    (run_dir / "plots").mkdir(exist_ok=True)
+    _clear(run_dir, clusters)                            # an adapter from an earlier plan must not be served
     out, bases = {}, {}
     for it in plan["clusters"]:
         cid = str(it["cluster"])

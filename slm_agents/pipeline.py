@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 import papermill as pm, yaml
+from .review import stage_digest
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ def _code_digest(nb: Path) -> str:
 def fingerprint(i: int, nb: Path, effective: dict, run_dir: Path, logs: Path) -> dict:
     "What a stage's outputs depend on."
     inputs = {"logs": digest(logs)} if i == 0 else {o: digest(run_dir / o) for s in STAGES[:i] for o in s.outputs}
+    if review := stage_digest(run_dir, STAGES[i].name):  # only the review decisions this stage acts on
+        inputs["review.yaml"] = review
     return {"params": {k: v for k, v in effective.items() if k not in ("run_dir", "logs")}, "inputs": inputs, "code": _code_digest(nb)}
 
 def _stale(old: dict | None, new: dict) -> str | None:

@@ -293,7 +293,8 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress,
                                        e["model"])
         c = entry["calibration"]
-        on = f"{c['n_val']} validation calls" + (f" and {c['n_crossfit']} cross-fitted training calls" if c["n_crossfit"] else "")
+        on = (f"{c['n_val'] + c['n_crossfit']} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
+              if c["n_crossfit"] else f"{c['n_val']} validation calls")
         entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
                   if entry["threshold"] is not None else
                   {"route": "llm", "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on {c['n_val']} validation calls; "

@@ -12,6 +12,7 @@ import numpy as np, polars as pl
 from .cluster import task_parts
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
 from .models import REGISTRY, fit_messages, generate, load, prompt_text, render_messages
+from .review import check_final, read_review
 
 log = logging.getLogger(__name__)
 
@@ -420,6 +421,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
+    review = read_review(run_dir)
+    check_final(review, set(cards))
     specs = sorted((REGISTRY[c] if c in REGISTRY else c for c in candidates), key=lambda s: getattr(s, "params_m", 0))
     models, embedder, out = {}, embedder or shared_embedder(), {}
     shutil.rmtree(run_dir / "heads", ignore_errors=True)
@@ -433,6 +436,9 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
         test = heldout[:n_eval]
         entry |= {"n_train": len(train), "n_eval": len(test)}
         if cid < 0: out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}; continue
+        if decided := review.decision(cid):
+            out[str(cid)] = entry | {"route": "llm", "model": None, "review": decided[0], "reason": decided[1]}
+            continue
         if len(train) < min_train or not test:
             out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"too few calls: {len(train)} to train, {len(test)} to test"}; continue
         if formats is not None and fmt not in formats:

@@ -11,8 +11,8 @@ WEATHER = [{"type": "function", "function": {"name": "get_weather", "description
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
                            "required": ["city"]}}}]
 
-def other_agent_log(path, n=90, seed=0):
-    "A shop assistant's calls: review sentiment labels and weather tool calls, as OpenAI-style request/response records."
+def other_agent_log(path, n=90, seed=0, topics=30):
+    "A shop assistant's calls: review sentiment labels and weather tool calls (`n`), then `topics` questions routed to a team."
     rng, lines = random.Random(seed), []
     for i in range(n):
         if i % 2 == 0:
@@ -28,8 +28,23 @@ def other_agent_log(path, n=90, seed=0):
                    "function": {"name": "get_weather", "arguments": json.dumps({"city": city, "unit": unit})}}]}
         lines.append({"call_id": f"shop-{i:04d}", "ts": f"2026-05-01T10:{i // 60:02d}:{i % 60:02d}Z", "agent": "shop-bot", "request": req,
                       "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}})
+    lines += [_topic_call(rng, f"shop-{i:04d}", i) for i in range(n, n + topics)]
     path.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return path
+
+TOPICS = {"shipping": ["Where is my parcel", "When will the delivery arrive", "Has my package shipped"],
+          "returns": ["How do I send back", "Can I return", "I want a refund for"],
+          "payment": ["Why was my card charged twice for", "Can I pay by invoice for", "My payment failed for"]}
+ROUTE = "You are the question router of a shop assistant. Which team should answer? Answer with one word: shipping, returns or payment."
+
+def _topic_call(rng, call_id, k):
+    "A customer question routed to a team: a second closed label set with its own instruction."
+    label = rng.choice(list(TOPICS))
+    text = f"{rng.choice(TOPICS[label])} the {rng.choice(ITEMS)}? Order #{rng.randint(1000, 9999)}."
+    req = {"model": "gpt-4o", "messages": [{"role": "system", "content": ROUTE}, {"role": "user", "content": text}]}
+    msg = {"role": "assistant", "content": label}
+    return {"call_id": call_id, "ts": f"2026-05-01T11:{k // 60 % 60:02d}:{k % 60:02d}Z", "agent": "shop-bot", "request": req,
+            "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}}
 
 TINY = {"select.n_eval": 3, "select.k_shots": 1, "select.min_train": 10, "select.min_valid": 0.0, "finetune.steps": 6, "finetune.batch_size": 4,
         "finetune.max_length": 128, "finetune.n_eval": 2, "router.n_val": 8, "router.min_accepted": 2, "evaluate.n_test": 8}

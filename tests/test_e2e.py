@@ -4,7 +4,7 @@ import json
 import pytest
 import polars as pl
 from slm_agents.capture import CallStore, LoopbackLLM, generate_keys
-from slm_agents.pipeline import STAGE_NAMES, STAGES, run
+from slm_agents.pipeline import STAGE_NAMES, STAGES, StageFailed, run
 from slm_agents.router import LLMClient, Router
 from slm_agents.select import HEAD
 from shoplog import ITEMS, TINY, TRIAGE, WORDS
@@ -19,7 +19,7 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     clusters = pl.read_parquet(rd / "clusters.parquet")
     assert clusters["cluster"].dtype == pl.Int64 and len(clusters) == len(pl.read_parquet(rd / "curated.parquet"))
     m = json.loads((rd / "metrics.json").read_text())
-    assert m["n_calls"] == 90 and m["clustering"]["n_clusters"] == 2 and m["clustering"]["ari"] is None   # no task labels in this log
+    assert m["n_calls"] == 120 and m["clustering"]["n_clusters"] == 3 and m["clustering"]["ari"] is None   # no task labels in this log
     assert m["n_eval"] > 0 and m["quality_llm"] == 1.0                                              # no reference: the LLM is the teacher
     preds = pl.read_parquet(rd / "eval" / "predictions.parquet")
     assert len(preds) == m["n_eval"] == sum(e["n"] for e in m["clusters"].values())
@@ -63,6 +63,37 @@ def test_resume_skips_up_to_date_and_reruns_stale(shop_run, tmp_path):
     assert {r.status for r in run(logs, rd, params=TINY)} == {"skipped"}
     res = run(logs, rd, params=TINY | {"evaluate.llm_usd_per_1m_out": 20.0})
     assert [r.status for r in res] == ["skipped"] * 6 + ["done"] and res[-1].detail == "stale: parameters changed (llm_usd_per_1m_out)"
+
+def test_a_review_merges_excludes_renames_and_reruns_only_what_acts_on_it(shop_run, tmp_path):
+    "review.yaml merges the two label sites into one head and keeps the tool site on the LLM; a rename re-runs the report."
+    import shutil
+    logs, rd, _ = shop_run
+    rd = shutil.copytree(rd, tmp_path / "reviewed")
+    sel = json.loads((rd / "selection.json").read_text())
+    labels = sorted(int(c) for c, e in sel.items() if e["format"] == "label")
+    tool = next(int(c) for c, e in sel.items() if e["format"] == "tool_call")
+    assert len(labels) == 2 and (rd / "adapters" / str(tool) / "adapter_config.json").exists()
+    (rd / "review.yaml").write_text(f"merge: [{labels}]\nexclude: [{tool}]\n")
+    assert [r.status for r in run(logs, rd, params=TINY)] == ["skipped"] * 2 + ["done"] * 5
+    cl = pl.read_parquet(rd / "clusters.parquet")
+    assert set(cl["found"]) == {*labels, tool} and set(cl["cluster"]) == {labels[0], tool}
+    sel = json.loads((rd / "selection.json").read_text())
+    assert sel[str(tool)]["route"] == "llm" and sel[str(tool)]["reason"] == "excluded by review"
+    assert sel[str(labels[0])]["model"] == HEAD and str(labels[1]) not in sel
+    head = json.loads((rd / "heads" / str(labels[0]) / "head.json").read_text())
+    assert {"positive", "shipping"} <= set(head["labels"])                 # one head over both label sets
+    assert not (rd / "adapters" / str(tool)).exists()                      # the earlier adapter is gone, not served
+    route = json.loads((rd / "router" / "router.json").read_text())["clusters"][str(tool)]
+    assert route["route"] == "llm" and route["reason"] == "excluded by review"
+    (rd / "review.yaml").write_text(f"merge: [{labels}]\nexclude: [{tool}]\nrename: {{{labels[0]}: shop_labels}}\n")
+    assert [r.status for r in run(logs, rd, params=TINY)] == ["skipped"] * 6 + ["done"]
+    m = json.loads((rd / "metrics.json").read_text())
+    assert m["clusters"][str(labels[0])]["name"] == "shop_labels"
+    assert [x["decision"] for x in m["review"]] == ["merge", "exclude", "rename"]
+    assert "shop_labels" in (rd / "report.html").read_text()
+    (rd / "review.yaml").write_text(f"exclude:\n  - {tool}\n  - 99\n")
+    with pytest.raises(StageFailed, match="review.yaml line 3: unknown cluster 99"):
+        run(logs, rd, params=TINY)
 
 def test_router_loads_in_another_process_and_falls_back_over_http(shop_run, tmp_path):
     _, rd, _ = shop_run
