@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--budget", type=float, default=None, metavar="MINUTES",
                    help="time for the whole run, in minutes (default 60): training is planned to fit what the other "
                         "stages leave (plan.json); the same as -p budget=MINUTES")
+    it = sub.add_parser("iterate", help="place NEW_LOGS in PREVIOUS_RUN's clusters, report drift, retrain what "
+                                        "should change; a new run directory")
+    it.add_argument("previous_run")
+    it.add_argument("new_logs", help="log file or folder (as for run), or a capture store (with --key-file)")
+    it.add_argument("--run-dir", required=True)
+    it.add_argument("--key-file", default=None, help="the admin's private key file, to read a capture store")
+    it.add_argument("-f", "--params-file", default=None, help="YAML: iterate.FIELD for the settings, others for ingest/curate")
+    it.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter (repeatable)")
     s = sub.add_parser("serve", help="serve RUN_DIR's router as an OpenAI-compatible gateway")
     s.add_argument("run_dir")
     s.add_argument("--host", default="127.0.0.1"); s.add_argument("--port", type=int, default=8000)
@@ -55,6 +63,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/09a_cli.ipynb #2bf04f7c
+def _params(args) -> dict:
+    "The parameters file, then `-p` overrides."
+    params = yaml.safe_load(Path(args.params_file).read_text()) or {} if args.params_file else {}
+    return params | parse_kv(args.param)
+
+def _iterate(args) -> int:
+    from dataclasses import fields
+    from slm_agents.iterate import IterateConfig, run_iterate
+    params, own = _params(args), {f.name for f in fields(IterateConfig)}
+    mine = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("iterate.")}
+    if bad := sorted(set(mine) - own):
+        print(f"FAILED: unknown iterate settings {bad}; settings are {sorted(own)}", file=sys.stderr)
+        return 2
+    rest = {k: v for k, v in params.items() if not k.startswith("iterate.")}
+    try:
+        rec = run_iterate(args.previous_run, args.new_logs, args.run_dir, IterateConfig(**mine), args.key_file, rest,
+                          progress=True)
+    except (StageFailed, ValueError, FileNotFoundError) as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: rec[k] for k in ("before", "after")} | {"clusters": {c: o["verdict"] + (
+        f" → {o['result']}" if o.get("result") else "") for c, o in rec["clusters"].items()}}, indent=1))
+    return 0
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -71,8 +103,9 @@ def main(argv=None) -> int:
               upstream_model=args.upstream_model, timeout=args.upstream_timeout, max_retries=args.upstream_retries, store_dir=args.store,
               store_key_file=args.store_key_file, capture_batch=args.capture_batch, shadow=args.shadow, max_batch=args.max_batch)
         return 0
-    params = yaml.safe_load(Path(args.params_file).read_text()) or {} if args.params_file else {}
-    params |= parse_kv(args.param)
+    if args.cmd == "iterate":
+        return _iterate(args)
+    params = _params(args)
     if args.budget is not None: params["budget"] = args.budget
     try: results = run(args.logs, args.run_dir, args.until, params, args.force, progress=True)
     except (StageFailed, ReviewError) as e:

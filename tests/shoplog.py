@@ -49,3 +49,30 @@ def _topic_call(rng, call_id, k):
 TINY = {"select.n_eval": 3, "select.k_shots": 1, "select.min_train": 10, "select.min_valid": 0.0, "finetune.steps": 6, "finetune.batch_size": 4,
         "finetune.max_length": 128, "finetune.n_eval": 2, "router.n_val": 8, "router.min_accepted": 2, "evaluate.n_test": 8}
 
+
+REVIEWS_DE = {"positive": ["großartig", "hervorragend", "wunderbar", "ausgezeichnet", "super"],
+              "negative": ["kaputt", "furchtbar", "nutzlos", "schrecklich", "mangelhaft"],
+              "neutral": ["in Ordnung", "durchschnittlich", "okay", "gewöhnlich", "annehmbar"]}
+ITEMS_DE = ["Mixer", "Jacke", "Lampe", "Wasserkocher", "Rucksack", "Toaster", "Bürostuhl", "Handyhülle"]
+TRANSLATE = "Translate the message for the customer into French. Answer with the translation only."
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"]
+
+def _record(call_id, req, msg):
+    return {"call_id": call_id, "ts": "2026-06-01T10:00:00Z", "agent": "shop-bot", "request": req,
+            "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}}
+
+def next_round_log(path, kind: str, n: int = 80, seed: int = 1):
+    "The next round of traffic: `german` reviews for the triage step (its inputs shifted) or a `translate` site never seen."
+    rng, lines = random.Random(seed), []
+    for i in range(n):
+        if kind == "german":
+            label = rng.choice(list(REVIEWS_DE))
+            text = f"Der {rng.choice(ITEMS_DE)} ist {rng.choice(REVIEWS_DE[label])}, Bestellung {rng.randint(1000, 9999)}."
+            req, msg = {"messages": [{"role": "system", "content": TRIAGE}, {"role": "user", "content": text}]}, label
+        else:
+            text = (f"Your {rng.choice(ITEMS)} will {rng.choice(['arrive', 'ship', 'be repaired', 'be refunded'])} on "
+                    f"{rng.choice(DAYS)} before {rng.randint(8, 18)}:00.")
+            req, msg = {"messages": [{"role": "system", "content": TRANSLATE}, {"role": "user", "content": text}]}, f"(fr) {text}"
+        lines.append(_record(f"{kind}-{i:04d}", {"model": "gpt-4o"} | req, {"role": "assistant", "content": msg}))
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    return path
