@@ -70,6 +70,7 @@ def _params(args) -> dict:
 
 def _iterate(args) -> int:
     from dataclasses import fields
+    from slm_agents.capture import StoreError
     from slm_agents.iterate import IterateConfig, run_iterate
     params, own = _params(args), {f.name for f in fields(IterateConfig)}
     mine = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith("iterate.")}
@@ -80,7 +81,7 @@ def _iterate(args) -> int:
     try:
         rec = run_iterate(args.previous_run, args.new_logs, args.run_dir, IterateConfig(**mine), args.key_file, rest,
                           progress=True)
-    except (StageFailed, ValueError, FileNotFoundError) as e:
+    except (StageFailed, StoreError, ValueError, FileNotFoundError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return 1
     print(json.dumps({k: rec[k] for k in ("before", "after")} | {"clusters": {c: o["verdict"] + (

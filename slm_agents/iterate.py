@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_iterate.ipynb #ebb6115e
 from __future__ import annotations
-import hashlib, json, logging, shutil
+import hashlib, json, logging, os, shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -47,8 +47,8 @@ def intake(new_logs, run_dir, key_file=None, params: dict | None = None) -> pl.D
     new_logs, out = Path(new_logs), Path(run_dir) / "intake"
     out.mkdir(parents=True, exist_ok=True)
     if (new_logs / "segments").is_dir():                 # a capture store
-        from slm_agents.capture import CallStore
-        if key_file is None:
+        from slm_agents.capture import KEY_ENV, KEY_FILE_ENV, CallStore
+        if key_file is None and not (os.environ.get(KEY_ENV) or os.environ.get(KEY_FILE_ENV)):
             raise ValueError(f"{new_logs} is a capture store: pass the admin's private key file (--key-file)")
         raw = CallStore(new_logs, "admin", key_file=key_file).read_raw()
         new_logs = out / "captured.parquet"
@@ -276,13 +276,19 @@ def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: 
                                cfg.min_accepted, cfg.batch_size, model=model)
     j_new = judge(run_dir / "candidates", cid, new, test)
     result = choose(j_old, j_new, cfg.target)
+    if result == "retired" and what == "train":       # it never had a specialist: nothing to retire
+        result = "not adopted"
     rec = {"old": j_old, "new": j_new, "result": result, "n_train": len(rows)}
     if result == "replaced":
         _install(run_dir, cid, new)
-        return _served_entry(new | {"format": entry["format"]}, f"replaced after drift ({len(rows)} training calls)"), rec
+        why = f"{'replaced after drift' if what == 'retrain' else 'a first specialist'} ({len(rows)} training calls)"
+        return _served_entry(new | {"format": entry["format"]}, why), rec
+    if result == "not adopted":
+        return entry, rec
     if result == "kept":
         return _served_entry(old, "kept: the retrained specialist was not better on new calls"), rec
-    return entry | {"route": "llm", "threshold": None, "reason": "retired: no specialist keeps the target on new calls"}, rec
+    why = "retired: no specialist keeps the target on new calls"
+    return entry | {"route": "llm", "threshold": None, "reason": why}, rec
 
 # %% ../nbs/11_iterate.ipynb #de359ce2
 def run_iterate(previous_run, new_logs, run_dir, cfg: IterateConfig | None = None, key_file=None,

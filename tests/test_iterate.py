@@ -10,10 +10,24 @@ SMALL = ["-p", "iterate.n_replay=20", "-p", "iterate.min_accepted=2", "-p", "ite
 
 def _read(d, name): return json.loads((d / name).read_text())
 
+def _captured(tmp_path, logs) -> tuple:
+    "The calls of `logs` in an encrypted capture store, as the gateway keeps them: (store folder, admin key file)."
+    from slm_agents.capture import CallStore, generate_keys
+    priv, pub = generate_keys()
+    store = CallStore(tmp_path / "calls", "writer", pub)
+    for i, line in enumerate(logs.read_text().splitlines()):
+        c = json.loads(line)
+        store.record(1.78e9 + i, c["agent"], "shop", c["request"], c["response"], 0.5, tags={"route": "llm"})
+    store.close()
+    (tmp_path / "admin.key").write_text(priv)
+    return tmp_path / "calls", tmp_path / "admin.key"
+
 def test_a_call_site_never_seen_is_reported_and_kept_on_the_llm(shop_run, tmp_path):
+    "New traffic read from a capture store: a call site the first run never saw is out of distribution and stays on the LLM."
     _, rd, _ = shop_run
-    logs = next_round_log(tmp_path / "next.jsonl", "translate", n=60)
-    assert main(["iterate", str(rd), str(logs), "--run-dir", str(tmp_path / "r2")] + SMALL) == 0
+    store, key = _captured(tmp_path, next_round_log(tmp_path / "next.jsonl", "translate", n=60))
+    assert main(["iterate", str(rd), str(store), "--run-dir", str(tmp_path / "r2")] + SMALL) == 1   # a store needs the key
+    assert main(["iterate", str(rd), str(store), "--key-file", str(key), "--run-dir", str(tmp_path / "r2")] + SMALL) == 0
     d = _read(tmp_path / "r2", "drift.json")
     assert d["ood_share"] >= 0.9 and len(d["new_tasks"]) == 1                # one task the first run never saw
     assert d["new_tasks"][0]["format"]["dominant"] == "free_text"
