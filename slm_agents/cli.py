@@ -30,7 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     dl.add_argument("--sample", type=int, default=None, help="a seeded uniform sample of this many calls")
     dl.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)")
     dl.add_argument("--seed", type=int, default=0)
-    r = sub.add_parser("run", help="run the pipeline stages on LOGS into --run-dir")
+    r = sub.add_parser("run", help="run the pipeline stages on LOGS into --run-dir (honouring its review.yaml)")
     r.add_argument("logs", help="log file or folder: the project's Parquet, OpenAI-style JSONL or data-flywheel JSONL")
     r.add_argument("--run-dir", required=True)
     r.add_argument("--until", choices=STAGE_NAMES, default=None, help="last stage to run")

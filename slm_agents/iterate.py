@@ -362,6 +362,9 @@ def _finish(run_dir: Path, d: dict, outcome: dict, p_before: pl.DataFrame, p_aft
     rec = {"clusters": outcome,
            "before": {k: summarise(p_before)[k] for k in keys}, "after": {k: summarise(p_after)[k] for k in keys}}
     (run_dir / "iteration.json").write_text(json.dumps(rec, indent=1, ensure_ascii=False))
+    (run_dir / "eval").mkdir(exist_ok=True)
+    p_before.write_parquet(run_dir / "eval" / "replay_before.parquet")     # per call, both routers
+    p_after.write_parquet(run_dir / "eval" / "replay_after.parquet")
     img = plot_drift(d, run_dir / "plots" / "drift.png")
     per = [{"cluster": c, "verdict": o["verdict"], "why": o["why"], "result": o.get("result"),
             "old served/retention": _pair(o.get("old")), "new served/retention": _pair(o.get("new"))}
