@@ -129,6 +129,8 @@ def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = 
         vecs = model.encode(uniq, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress) if uniq else np.zeros((0, 1))
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     index = {t: i for i, t in enumerate(uniq)}
+    if not texts:
+        return np.zeros((0, dim), dtype=np.float32)
     return np.stack([vecs[index[t]] if t in index else np.zeros(dim, dtype=np.float32) for t in texts]).astype(np.float32)
 
 # %% ../nbs/04_cluster.ipynb #9ca28ceb

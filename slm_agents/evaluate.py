@@ -15,7 +15,7 @@ from .router import Router, heldout_part, reason_kind, validate
 from .cluster import task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
-from .select import HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
+from .select import FREE_TEXT_METRIC, HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,8 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
              "n_eval": len(p)} | traffic_rates(per, sizes, n_ingested) | eligible
             | {"clustering": clustering, "review": review_rows(review), "clusters": per,
                "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]}}
-            | overall | {"cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve),
+            | overall | {"free_text_metric": FREE_TEXT_METRIC,
+                         "cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve),
                          "assumptions": assumptions, "timing": timing})
 
 # %% ../nbs/08_evaluate.ipynb #08c0e30a
@@ -340,7 +341,8 @@ def write_report(run_dir, m: dict) -> Path:
              "<h2>6. Quality and cost on held-out calls</h2>", _table(per), _img(plots / "quality.png"), _img(plots / "cost_quality.png"),
              _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]),
              _table([{"cost_ratio (params × tokens)": m["cost_ratio"], "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}]),
-             f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}</p>",
+             f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by "
+             f"{html.escape(m.get('free_text_metric') or 'ROUGE-L')}.</p>",
              "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
              _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
              "<h2>7. What stays on the LLM, and why</h2>", _table(stays),

@@ -146,7 +146,7 @@ def fit_head(out_dir, cid: int, rows: list[dict]):
     save_crossfit(head.save(Path(out_dir) / "heads" / str(cid)), rows, cross_fit(vecs, y, name_vecs, names))
 
 # %% ../nbs/11_iterate.ipynb #882d4300
-def fit_replacement(out_dir, cid: int, entry: dict, rows: list[dict], cfg: IterateConfig) -> str:
+def fit_replacement(out_dir, cid: int, entry: dict, rows: list[dict], cfg: IterateConfig, progress=False) -> str:
     "Train cluster `cid`'s replacement on `rows` into `out_dir`; the model name."
     if entry.get("model") == HEAD or (entry.get("format") == "label" and not entry.get("model")):
         fit_head(out_dir, cid, rows)
@@ -154,7 +154,7 @@ def fit_replacement(out_dir, cid: int, entry: dict, rows: list[dict], cfg: Itera
     from slm_agents.finetune import TrainConfig, fit_adapter
     base = entry.get("model") or "smollm2-135m-instruct"
     tc = TrainConfig(steps=cfg.steps, batch_size=cfg.batch_size, max_length=cfg.max_length)
-    fit_adapter(base, rows, Path(out_dir) / "adapters" / str(cid), tc)
+    fit_adapter(base, rows, Path(out_dir) / "adapters" / str(cid), tc, progress)
     return base
 
 # %% ../nbs/11_iterate.ipynb #5c4fc67f
@@ -263,7 +263,7 @@ def _served_entry(entry: dict, why: str) -> dict:
     return entry | {"route": "slm", "reason": why}
 
 def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: list[dict], test: list[dict],
-                   what: str, cfg: IterateConfig) -> tuple[dict, dict]:
+                   what: str, cfg: IterateConfig, progress: bool = False) -> tuple[dict, dict]:
     "(the cluster's new router entry, the record of what happened) for a cluster marked `what`."
     old = recalibrate(run_dir, cid, entry, val, cfg) if entry["route"] == "slm" and val else None
     j_old = judge(run_dir, cid, old, test) if old else None
@@ -271,7 +271,7 @@ def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: 
         return entry, {"old": j_old, "result": "not retrained: no new validation or test calls in the cluster"}
     if what == "keep":
         return (_served_entry(old, "kept; recalibrated on new calls") if old else entry), {"old": j_old}
-    model = fit_replacement(run_dir / "candidates", cid, entry, rows, cfg)
+    model = fit_replacement(run_dir / "candidates", cid, entry, rows, cfg, progress)
     new, _ = calibrate_cluster(run_dir / "candidates", str(cid), rows, val, entry["format"], len(val), cfg.target,
                                cfg.min_accepted, cfg.batch_size, model=model)
     j_new = judge(run_dir / "candidates", cid, new, test)
@@ -327,7 +327,7 @@ def _update(run_dir: Path, prev: Path, placed: pl.DataFrame, before: dict, now: 
         outcome[cid_s] = {"verdict": what, "why": why}
         if what != "llm":
             rc["clusters"][cid_s], rec = update_cluster(run_dir, cid, entry, rows, val.get(cid, []),
-                                                        test.get(cid, []), what, cfg)
+                                                        test.get(cid, []), what, cfg, progress)
             outcome[cid_s] |= rec
     (run_dir / "router" / "router.json").write_text(json.dumps(rc, indent=1, ensure_ascii=False))
     shutil.rmtree(run_dir / "candidates", ignore_errors=True)

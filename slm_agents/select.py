@@ -17,11 +17,12 @@ from .review import check_final, read_review
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'CLOSE', 'target_text', 'parse_tool_calls', 'is_tool_answer',
-           'calls_match', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'score_output',
-           'few_shot_messages', 'nearest', 'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead',
-           'cross_fit', 'shared_embedder', 'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate',
-           'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'run_select', 'selection_table']
+__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'CLOSE', 'target_text',
+           'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid',
+           'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest', 'split_of',
+           'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
+           'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit',
+           'load_crossfit', 'evaluate_head', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -114,6 +115,18 @@ def _rouge():
 
 def rouge_l(pred: str, refs: list[str]) -> float: return max((_rouge().score(r, pred or "")["rougeL"].fmeasure for r in refs), default=0.0)
 
+EQUIVALENT = 0.55    # cosine on all-MiniLM-L6-v2; best separates a second human TLDR from one of the closest other paper
+FREE_TEXT_METRIC = f"semantic equivalence: cosine ≥ {EQUIVALENT} to a reference on all-MiniLM-L6-v2"
+
+def semantic_match(pred: str, refs: list[str]) -> float:
+    "1.0 when `pred` says what one of `refs` says (cosine of their MiniLM embeddings ≥ `EQUIVALENT`), else 0.0."
+    from slm_agents.cluster import embed_texts
+    refs = [r for r in refs if (r or "").strip()]
+    if not (pred or "").strip() or not refs:
+        return 0.0
+    v = embed_texts(shared_embedder(), [pred] + refs)
+    return float((v[1:] @ v[0]).max() >= EQUIVALENT)
+
 # %% ../nbs/05_select.ipynb #ce707fc7
 def _gold(row) -> tuple[str, list[str]]:
     "(gold text, references) of a row: the reference where present, else the logged answer."
@@ -161,7 +174,7 @@ def score_output(fmt: str, out: str, row: dict, labels: set | None = None) -> tu
         try: valid = isinstance(json.loads(out), dict)
         except ValueError: valid = False
         return field_f1(out, gold), valid
-    return rouge_l(out, refs), bool(out.strip())
+    return semantic_match(out, refs), bool(out.strip())
 
 # %% ../nbs/05_select.ipynb #81c68a1e
 def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[dict]:
