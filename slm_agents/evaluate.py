@@ -15,7 +15,7 @@ from .router import Router, heldout_part, reason_kind, validate
 from .cluster import task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
-from .select import FREE_TEXT_METRIC, HEAD, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
+from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
 
 log = logging.getLogger(__name__)
 
@@ -234,7 +234,7 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
              "n_eval": len(p)} | traffic_rates(per, sizes, n_ingested) | eligible
             | {"clustering": clustering, "review": review_rows(review), "clusters": per,
                "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]}}
-            | overall | {"free_text_metric": FREE_TEXT_METRIC,
+            | overall | {"free_text_metric": free_text_metric(),
                          "cost_ratio": cost(p, **assumptions)["cost_ratio"], "apgr": apgr(p, curve),
                          "assumptions": assumptions, "timing": timing})
 

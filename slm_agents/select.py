@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_select.ipynb #164c80e8
 from __future__ import annotations
-import hashlib, json, logging, re, shutil, time, types
+import hashlib, json, logging, os, re, shutil, time, types
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -17,12 +17,13 @@ from .review import check_final, read_review
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'CLOSE', 'target_text',
-           'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid',
-           'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest', 'split_of',
-           'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
-           'timed_generate', 'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit',
-           'load_crossfit', 'evaluate_head', 'run_select', 'selection_table']
+__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'CLOSE',
+           'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
+           'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
+           'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
+           'judge_client', 'free_text_metric', 'judge_match', 'timed_generate', 'evaluate_candidate', 'llm_score',
+           'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'run_select',
+           'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -174,6 +175,9 @@ def score_output(fmt: str, out: str, row: dict, labels: set | None = None) -> tu
         try: valid = isinstance(json.loads(out), dict)
         except ValueError: valid = False
         return field_f1(out, gold), valid
+    if judge_client() is not None:
+        question = _last_user(json.loads(row["request"])) if row.get("request") else ""
+        return max(judge_match(question, out, r) for r in refs), bool(out.strip())
     return semantic_match(out, refs), bool(out.strip())
 
 # %% ../nbs/05_select.ipynb #81c68a1e
@@ -304,6 +308,35 @@ def _head_load(cls, out_dir, embedder=None) -> LabelHead:
 
 LabelHead.answer, LabelHead.save = _head_answer, _head_save
 LabelHead.load = classmethod(_head_load)
+
+# %% ../nbs/05_select.ipynb #7efdaacf
+JUDGE_PROMPT = ("You compare two answers to the same request. Answer A is the reference. Reply with one word: "
+                "'yes' if answer B is as good as answer A (as correct, as complete, as useful), otherwise 'no'.")
+
+@lru_cache(maxsize=1)
+def judge_client():
+    "The judge endpoint from `$SLM_AGENTS_JUDGE_BASE_URL` (None when unset: no judge)."
+    url = os.environ.get("SLM_AGENTS_JUDGE_BASE_URL")
+    if not url:
+        return None
+    from slm_agents.router import LLMClient
+    return LLMClient(url, os.environ.get("SLM_AGENTS_JUDGE_API_KEY") or "none", os.environ.get("SLM_AGENTS_JUDGE_MODEL"))
+
+def free_text_metric() -> str:
+    "What decides free-text quality in this process."
+    judge = judge_client()
+    return f"judge model {judge.model or ''} at {judge.base_url}".replace("  ", " ") if judge else FREE_TEXT_METRIC
+
+# %% ../nbs/05_select.ipynb #247ad129
+@lru_cache(maxsize=65536)
+def judge_match(question: str, pred: str, ref: str) -> float:
+    "1.0 when the judge says answer `pred` to `question` is as good as the reference `ref`, else 0.0."
+    if not (pred or "").strip():
+        return 0.0
+    text = f"Request:\n{question}\n\nAnswer A:\n{ref}\n\nAnswer B:\n{pred}"
+    msgs = [{"role": "system", "content": JUDGE_PROMPT}, {"role": "user", "content": text}]
+    out = judge_client().complete({"messages": msgs, "temperature": 0, "max_tokens": 3})
+    return float((out["choices"][0]["message"].get("content") or "").strip().lower().startswith("yes"))
 
 # %% ../nbs/05_select.ipynb #22488aa7
 def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
