@@ -25,7 +25,7 @@ __all__ = ['log', 'COPIED', 'IterateConfig', 'new_part', 'intake', 'assign', 'ne
 @dataclass
 class IterateConfig:
     "Settings of one iteration."
-    n_replay: int = 60              # new held-out calls per cluster replayed through each router
+    n_replay: int = 60              # new held-out calls per cluster replayed, and per decoder calibrated and judged
     acceptance_drop: float = 0.10   # a fall this large in served share or acceptance marks a specialist for retraining
     target: float = 0.95            # the router's retention target
     min_accepted: int = 5           # answers a threshold must serve (as the router)
@@ -205,14 +205,9 @@ def _start(prev: Path, run_dir: Path):
 
 # %% ../nbs/11_iterate.ipynb #dcd6e17b
 def _train_rows(run_dir: Path) -> dict:
-    "The previous run's training calls per cluster."
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
-    rows = [r for r in calls.sort("call_id").iter_rows(named=True) if split_of(r) == "train"]
-    out = {}
-    for r in rows:
-        out.setdefault(r["cluster"], []).append(r)
-    return out
+    "The previous run's training calls per cluster (as S5 reads them)."
+    from slm_agents.finetune import _cluster_rows
+    return {c: [r for r in rows if split_of(r) == "train"] for c, rows in _cluster_rows(run_dir).items()}
 
 # %% ../nbs/11_iterate.ipynb #3c342b24
 def drift(prev: Path, placed: pl.DataFrame, before: dict, now: dict, tasks: list[dict]) -> dict:
@@ -326,8 +321,9 @@ def _update(run_dir: Path, prev: Path, placed: pl.DataFrame, before: dict, now: 
         what, why = verdict(cid, entry, before, now, len(rows), cfg) if cid >= 0 else ("llm", entry["reason"])
         outcome[cid_s] = {"verdict": what, "why": why}
         if what != "llm":
-            rc["clusters"][cid_s], rec = update_cluster(run_dir, cid, entry, rows, val.get(cid, []),
-                                                        test.get(cid, []), what, cfg, progress)
+            n = None if entry.get("format") == "label" else cfg.n_replay      # a decoder answers slowly
+            v, t = val.get(cid, [])[:n], test.get(cid, [])[:n]
+            rc["clusters"][cid_s], rec = update_cluster(run_dir, cid, entry, rows, v, t, what, cfg, progress)
             outcome[cid_s] |= rec
     (run_dir / "router" / "router.json").write_text(json.dumps(rc, indent=1, ensure_ascii=False))
     shutil.rmtree(run_dir / "candidates", ignore_errors=True)
