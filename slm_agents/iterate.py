@@ -17,9 +17,9 @@ from .select import HEAD, llm_score, score_output, split_of, target_text
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'COPIED', 'IterateConfig', 'new_part', 'intake', 'assign', 'new_tasks', 'acceptance', 'replay_new', 'fell',
-           'verdict', 'fit_head', 'fit_replacement', 'judge', 'worth', 'choose', 'drift', 'recalibrate',
-           'update_cluster', 'run_iterate', 'plot_drift']
+__all__ = ['log', 'COPIED', 'IterateConfig', 'new_part', 'intake', 'assign', 'unseen_instruction', 'new_tasks', 'acceptance',
+           'replay_new', 'fell', 'verdict', 'fit_head', 'fit_replacement', 'judge', 'worth', 'choose', 'drift',
+           'recalibrate', 'update_cluster', 'run_iterate', 'plot_drift']
 
 # %% ../nbs/11_iterate.ipynb #c05c55ec
 @dataclass
@@ -67,6 +67,19 @@ def assign(router: Router, calls: pl.DataFrame) -> pl.DataFrame:
         pl.Series("cluster_confidence", np.asarray(conf, dtype=np.float64)),
         pl.Series("ood", [bool(c < 0 or p < floor) for c, p in zip(cls, conf)], dtype=pl.Boolean),
         pl.Series("part", [new_part(c) for c in calls["call_id"]], dtype=pl.String))
+
+# %% ../nbs/11_iterate.ipynb #4b222eeb
+def unseen_instruction(prev: Path, placed: pl.DataFrame) -> list[bool]:
+    "For each placed call: whether its instruction's skeleton is new to the cluster it was placed in."
+    from slm_agents.cluster import load_templates, task_parts
+    templates = load_templates(prev)
+    skeleton = lambda q: task_parts(json.loads(q), templates)["instruction"]
+    earlier = pl.read_parquet(prev / "curated.parquet").join(
+        pl.read_parquet(prev / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    seen = {}
+    for cid, q in earlier.select("cluster", "request").iter_rows():
+        seen.setdefault(cid, set()).add(skeleton(q))
+    return [skeleton(q) not in seen.get(cid, set()) for cid, q in placed.select("cluster", "request").iter_rows()]
 
 # %% ../nbs/11_iterate.ipynb #2e000917
 def new_tasks(ood: pl.DataFrame, min_cluster_size: int = 0) -> list[dict]:
@@ -210,15 +223,21 @@ def _train_rows(run_dir: Path) -> dict:
     return {c: [r for r in rows if split_of(r) == "train"] for c, rows in _cluster_rows(run_dir).items()}
 
 # %% ../nbs/11_iterate.ipynb #3c342b24
+def _counts(df: pl.DataFrame) -> dict:
+    "Calls per cluster."
+    vc = df["cluster"].value_counts()
+    return dict(zip(vc["cluster"].to_list(), vc["count"].to_list()))
+
 def drift(prev: Path, placed: pl.DataFrame, before: dict, now: dict, tasks: list[dict]) -> dict:
     "What changed between the previous run's traffic and the new calls."
     cards = {c["cluster"]: c for c in json.loads((prev / "clusters.json").read_text())["cards"]}
-    share_now = placed.filter(~pl.col("ood"))["cluster"].value_counts()
-    share_now = dict(zip(share_now["cluster"].to_list(), share_now["count"].to_list()))
+    known = placed.filter(~pl.col("ood"))
+    placed_in, unseen = _counts(known), _counts(known.filter(pl.col("unseen")))
     n = max(1, len(placed))
-    shift = [{"cluster": c, "share_before": cards[c]["share_calls"], "share_now": round(share_now.get(c, 0) / n, 4)}
-             for c in sorted(cards) if c >= 0]
-    return {"n_new": len(placed), "ood_share": round(float(placed["ood"].mean()), 4) if len(placed) else 0.0,
+    shift = [{"cluster": c, "share_before": cards[c]["share_calls"], "share_now": round(placed_in.get(c, 0) / n, 4),
+              "unseen_instruction": unseen.get(c, 0)} for c in sorted(cards) if c >= 0]
+    share = lambda col: round(float(placed[col].mean()), 4) if len(placed) else 0.0
+    return {"n_new": len(placed), "ood_share": share("ood"), "unseen_instruction_share": share("unseen"),
             "new_tasks": [{k: t[k] for k in ("size", "keywords", "format", "examples")} for t in tasks],
             "traffic": shift, "before": before, "now": now}
 
@@ -293,12 +312,13 @@ def run_iterate(previous_run, new_logs, run_dir, cfg: IterateConfig | None = Non
     _start(prev, run_dir)
     old = Router.load(prev)
     placed = assign(old, intake(new_logs, run_dir, key_file, params))
+    placed = placed.with_columns(pl.Series("unseen", unseen_instruction(prev, placed), dtype=pl.Boolean))
     test = placed.filter(pl.col("part") == "test")
     p_before = replay_new(old, test, cfg.n_replay, cfg.batch_size)
     pe, floor = prev / "eval" / "predictions.parquet", old.config["min_cluster_confidence"]
     before = acceptance(pl.read_parquet(pe).filter(pl.col("cluster_confidence") >= floor)) if pe.exists() else {}
     now = acceptance(p_before.filter(pl.col("cluster_confidence") >= floor))   # out-of-distribution calls apart
-    tasks = new_tasks(placed.filter(pl.col("ood")))
+    tasks = new_tasks(placed.filter(pl.col("ood") | pl.col("unseen")))
     d = drift(prev, placed, before, now, tasks)
     (run_dir / "drift.json").write_text(json.dumps(d, indent=1, ensure_ascii=False, default=str))
     outcome = _update(run_dir, prev, placed, before, now, cfg, progress)
@@ -310,7 +330,7 @@ def _update(run_dir: Path, prev: Path, placed: pl.DataFrame, before: dict, now: 
             progress: bool) -> dict:
     "Retrain, recalibrate or keep each cluster; write the router; what happened per cluster."
     rc = json.loads((run_dir / "router" / "router.json").read_text())
-    known = placed.filter(~pl.col("ood"))
+    known = placed.filter(~pl.col("ood") & ~pl.col("unseen"))          # a new call site teaches no old specialist
     train = _by_cluster(known.filter(pl.col("part") == "train"))
     val = _by_cluster(known.filter(pl.col("part") == "val"))
     test = _by_cluster(placed.filter(pl.col("part") == "test"))
@@ -365,7 +385,8 @@ def _finish(run_dir: Path, d: dict, outcome: dict, p_before: pl.DataFrame, p_aft
     per = [{"cluster": c, "verdict": o["verdict"], "why": o["why"], "result": o.get("result"),
             "old served/retention": _pair(o.get("old")), "new served/retention": _pair(o.get("new"))}
            for c, o in outcome.items()]
-    html = ["<h1>Iteration</h1>", f"<p>{d['n_new']} new calls; {d['ood_share']:.1%} out of distribution; "
+    html = ["<h1>Iteration</h1>", f"<p>{d['n_new']} new calls; {d['ood_share']:.1%} out of distribution, "
+            f"{d['unseen_instruction_share']:.1%} with an instruction their cluster never had; "
             f"{len(d['new_tasks'])} new task(s) among them (kept on the LLM).</p>", _img(img),
             "<h2>Before and after, on the same new test calls</h2>",
             _table([{"router": k} | rec[k] for k in ("before", "after")]),
