@@ -30,6 +30,7 @@ def test_a_call_site_never_seen_is_reported_and_kept_on_the_llm(shop_run, tmp_pa
     assert main(["iterate", str(rd), str(store), "--key-file", str(key), "--run-dir", str(tmp_path / "r2")] + SMALL) == 0
     d = _read(tmp_path / "r2", "drift.json")
     assert d["ood_share"] >= 0.9 and len(d["new_tasks"]) == 1                # one task the first run never saw
+    assert d["unseen_instruction_share"] == 1.0                               # its system prompt is new to every cluster
     assert d["new_tasks"][0]["format"]["dominant"] == "free_text"
     rec = _read(tmp_path / "r2", "iteration.json")
     assert rec["after"]["replacement_rate"] == 0.0 and {o["verdict"] for o in rec["clusters"].values()} <= {"keep", "llm"}
@@ -49,6 +50,7 @@ def test_a_specialist_whose_inputs_shifted_is_retrained_and_compared(shop_run, t
     assert o["verdict"] == "retrain" and "fell" in o["why"]                   # the fall in acceptance is reported
     assert o["old"]["n"] == o["new"]["n"] > 0 and o["result"] in ("replaced", "kept", "retired")
     assert all(x["verdict"] == "keep" for c, x in rec["clusters"].items() if c != triage)
+    assert _read(tmp_path / "r2", "drift.json")["unseen_instruction_share"] == 0.0   # same instruction, new inputs
     entry = _read(tmp_path / "r2" / "router", "router.json")["clusters"][triage]
     assert entry["route"] == ("llm" if o["result"] == "retired" else "slm")
     assert rec["after"]["quality_retention"] >= rec["before"]["quality_retention"]
