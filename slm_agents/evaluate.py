@@ -221,8 +221,8 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
     sizes = {str(c["cluster"]): c["size"] for c in cl["cards"]}
     per = cluster_metrics(p, rc)
     review = review or Review()
-    for cid, e in per.items(): e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
     for cid, e in per.items():
+        e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
         e["name"] = review.rename.get(int(cid))
     sc = cl.get("scores_vs_task") or {}
     clustering = {"n_clusters": cl["n_clusters"], "n_found": cl.get("n_found", cl["n_clusters"]), "noise_share": sc.get("noise_share"), "ari": sc.get("ari"),
