@@ -37,7 +37,9 @@ def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
     assert {"adapter_config.json", "adapter_model.safetensors", "train_config.json", "loss.png"} <= {p.name for p in (tmp_path / "a").iterdir()}
     qs = [json.loads(r["request"]) for r in intents[100:104]]
     m1, t1, _ = load_adapter(tmp_path / "a"); m2, t2, _ = load_adapter(tmp_path / "a", merge=True)
-    assert answer(m1, t1, qs, "label", info["prune_rule"]) == answer(m2, t2, qs, "label", info["prune_rule"])
+    from slm_agents.models import generate
+    prompts = specialist_prompts(t1, qs, info["prune_rule"])
+    assert generate(m1, t1, prompts, 16, bf16=False) == generate(m2, t2, prompts, 16, bf16=False)   # merging keeps the answers (fp32)
     q = quality(answer(m2, t2, qs, "label", info["prune_rule"]), intents[100:104], "label")
     assert q["n"] == 4 and 0 <= q["score"] <= 1
 
