@@ -9,16 +9,17 @@ one call per batch (each copies its parts to /tmp/gpu_proof), the last one also 
 
     bash benchmarks/gpu_proof.sh /tmp/gpu_proof $OUT
 
-which joins the parts (SHA-256 checked), installs the wheels, and runs `gpu_proof.py run`:
+which joins the parts (SHA-256 checked), installs the wheels, and runs `gpu_proof.py run` once per backend:
 1. `import unsloth` (its version, the GPU, torch);
 2. a specialist on a real agent-mix cluster (Banking77 intents) with both backends, same config and data: exact-label
    accuracy on held-out calls, seconds, peak GPU memory;
 3. speed: a randomly initialised model of Llama-3.2-1B's shape (SmolLM2's vocabulary), built from a config there,
    trained with both backends on the same synthetic batches: tokens/s in steady state and peak memory. Speed and memory
    do not depend on trained weights, so random weights are a fair speed benchmark when no 1B weights can travel.
-Results go to $OUT/gpu_proof.json and a Markdown table on stdout.
+Results go to $OUT/gpu_proof_<backend>.json and $OUT/gpu_proof.json (the ratios).
 
-`run --smoke` runs the same code on a CPU with PEFT only, at toy sizes (the test does).
+Each backend runs in a process of its own (Unsloth patches transformers' model classes when it loads one), PEFT first;
+`compare` writes the ratios. `run --smoke` runs the same code on a CPU with PEFT at toy sizes (the test does).
 """
 import argparse, hashlib, json, math, os, shutil, subprocess, sys, time
 from pathlib import Path
@@ -218,32 +219,42 @@ def speed(path: Path, backend: str, steps: int, seq: int, batch: int) -> dict:
             "peak_gb": _peak_gb(), "seconds": round(s1, 1)}
 
 
-def run(folder: Path, out: Path, smoke: bool) -> dict:
+def run(folder: Path, out: Path, backend: str, smoke: bool = False) -> dict:
+    "One backend's specialist and speed numbers, in a process of its own (Unsloth patches transformers' classes on load)."
     import torch
-    rec = {"torch": torch.__version__, "cuda": torch.cuda.is_available(),
+    rec = {"backend": backend, "torch": torch.__version__, "cuda": torch.cuda.is_available(),
            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-    backends = ["peft"] if smoke else ["unsloth", "peft"]
-    if not smoke:
+    if backend == "unsloth":
         import unsloth
         rec["unsloth"] = unsloth.__version__
     rows = intent_rows(60) if smoke else [json.loads(l) for l in open(folder / "intent.jsonl")]
     base = base_spec(folder, smoke)
     steps, n_test = (2, 4) if smoke else (60, 100)
-    rec["specialist"] = [specialist(base, rows, b, steps, n_test) for b in backends]
+    rec["specialist"] = specialist(base, rows, backend, steps, n_test)
     from slm_agents.models import materialise
     shape = (2, 64, 128) if smoke else (16, 2048, 8192)          # Llama-3.2-1B: 16 layers, 2,048 wide, 8,192 MLP
     path = random_model(folder, materialise(base), *shape)
     rec["speed_model"] = {"weights": "random (built from a config here)", "layers": shape[0], "hidden": shape[1],
                           "intermediate": shape[2]}
     s_steps, seq, batch = (4, 64, 2) if smoke else (40, 1024, 8)
-    rec["speed"] = [speed(path, b, s_steps, seq, batch) for b in backends]
-    if not smoke:
-        u, p = rec["speed"]
-        rec["unsloth_vs_peft"] = {"tokens_per_s": round(u["tokens_per_s"] / p["tokens_per_s"], 2),
-                                  "peak_memory": round(u["peak_gb"] / p["peak_gb"], 2)}
+    rec["speed"] = speed(path, backend, s_steps, seq, batch)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_proof.json").write_text(json.dumps(rec, indent=1))
+    (out / f"gpu_proof_{backend}.json").write_text(json.dumps(rec, indent=1))
     print(json.dumps(rec, indent=1))
+    return rec
+
+
+def compare(out: Path) -> dict:
+    "Unsloth against PEFT from the two backends' files: the ratios Unsloth claims, and the specialist's accuracy."
+    u, p = (json.loads((out / f"gpu_proof_{b}.json").read_text()) for b in ("unsloth", "peft"))
+    ratio = lambda a, b: round(a / b, 2) if a and b else None
+    rec = {"unsloth": u, "peft": p, "unsloth_vs_peft": {
+        "tokens_per_s": ratio(u["speed"]["tokens_per_s"], p["speed"]["tokens_per_s"]),
+        "peak_memory": ratio(u["speed"]["peak_gb"], p["speed"]["peak_gb"]),
+        "specialist_tokens_per_s": ratio(u["specialist"]["tokens_per_s"], p["specialist"]["tokens_per_s"]),
+        "specialist_accuracy": [u["specialist"]["accuracy"], p["specialist"]["accuracy"]]}}
+    (out / "gpu_proof.json").write_text(json.dumps(rec, indent=1))
+    print(json.dumps(rec["unsloth_vs_peft"], indent=1))
     return rec
 
 
@@ -253,11 +264,14 @@ if __name__ == "__main__":
     p = sub.add_parser("prepare"); p.add_argument("--dir", default=".gpu_proof"); p.add_argument("--rows", type=int, default=600)
     p.add_argument("--dry-run", action="store_true", help="print the wheel list and pip's command only")
     r = sub.add_parser("run"); r.add_argument("--dir", default="/tmp/gpu_proof"); r.add_argument("--out", default=os.environ.get("OUT", "gpu_proof_out"))
-    r.add_argument("--smoke", action="store_true", help="CPU, PEFT only, toy sizes")
+    r.add_argument("--backend", choices=("unsloth", "peft"), default="peft")
+    r.add_argument("--smoke", action="store_true", help="toy sizes (a CPU check of this code)")
+    c = sub.add_parser("compare"); c.add_argument("--out", default=os.environ.get("OUT", "gpu_proof_out"))
     j = sub.add_parser("join"); j.add_argument("--dir", default="/tmp/gpu_proof")
     a = ap.parse_args()
     if a.cmd == "prepare": print(json.dumps(prepare(Path(a.dir), a.rows, a.dry_run), indent=1))
     elif a.cmd == "join":
         folder = Path(a.dir)
         print("\n".join(str(p) for p in join(folder, json.loads((folder / "manifest.json").read_text()))))
-    else: run(Path(a.dir), Path(a.out), a.smoke)
+    elif a.cmd == "compare": compare(Path(a.out))
+    else: run(Path(a.dir), Path(a.out), a.backend, a.smoke)

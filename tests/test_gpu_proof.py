@@ -33,8 +33,13 @@ def test_parts_pack_into_batches_under_the_limit_and_join_back(tmp_path):
     (parts / files[0]["parts"][1]).write_bytes(os.urandom(100))                   # a damaged part is caught
     with pytest.raises(ValueError, match="SHA-256"): gp.join(parts, {"files": files})
 
-def test_the_proof_runs_its_cpu_smoke(tmp_path, data_dir):
-    rec = gp.run(tmp_path, tmp_path / "out", smoke=True)
-    assert [s["backend"] for s in rec["specialist"]] == ["peft"] and rec["specialist"][0]["n_test"] == 4
-    assert rec["speed"][0]["backend"] == "peft" and rec["speed_model"]["weights"].startswith("random")
-    assert json.loads((tmp_path / "out" / "gpu_proof.json").read_text()) == rec
+def test_the_proof_runs_its_cpu_smoke_and_compares(tmp_path, data_dir):
+    rec = gp.run(tmp_path, tmp_path / "out", "peft", smoke=True)
+    assert rec["specialist"]["backend"] == "peft" and rec["specialist"]["n_test"] == 4
+    assert rec["speed"]["backend"] == "peft" and rec["speed_model"]["weights"].startswith("random")
+    assert json.loads((tmp_path / "out" / "gpu_proof_peft.json").read_text()) == rec
+    fake = rec | {"backend": "unsloth", "speed": rec["speed"] | {"tokens_per_s": 300, "peak_gb": 2.0}}
+    (tmp_path / "out" / "gpu_proof_unsloth.json").write_text(json.dumps(fake))
+    (tmp_path / "out" / "gpu_proof_peft.json").write_text(json.dumps(rec | {"speed": rec["speed"] | {"tokens_per_s": 100, "peak_gb": 4.0}}))
+    ratios = gp.compare(tmp_path / "out")["unsloth_vs_peft"]
+    assert (ratios["tokens_per_s"], ratios["peak_memory"]) == (3.0, 0.5)
