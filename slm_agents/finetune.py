@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_finetune.ipynb #2a1a82f5
 from __future__ import annotations
-import hashlib, importlib.util, json, logging, math, random, time
+import hashlib, importlib.util, json, logging, math, time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import numpy as np, polars as pl, yaml

@@ -131,10 +131,10 @@ def materialise(spec: ModelSpec | str) -> Path:
     return out
 
 # %% ../nbs/05a_models.ipynb #6feeb5fb
-def load_tokenizer(path):
-    "The tokenizer in `path`, set up for batched generation (left padding, a pad token)."
+def load_tokenizer(path, gguf_file: str | None = None):
+    "The tokenizer in `path` (or in its GGUF file), set up for batched generation (left padding, a pad token)."
     from transformers import AutoTokenizer
-    tok = AutoTokenizer.from_pretrained(path)
+    tok = AutoTokenizer.from_pretrained(path, gguf_file=gguf_file)
     tok.padding_side = "left"
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     return tok
