@@ -15,7 +15,7 @@ if mode.startswith("train"):
     cfg = TrainConfig(steps=4, warmup=0, batch_size=bs)
     d = training_data("smollm2-135m-instruct", [r for r in rows if split_of(r) == "train"][:200], cfg)
     before = base()
-    train_lora("smollm2-135m-instruct", d.examples, cfg, d.tok.pad_token_id)
+    train_lora("smollm2-135m-instruct", d.examples, cfg, d.tok)
     print(mode, cid, "peak MB", base(), "before training", before)
 else:
     adir = rd / "adapters" / str(cid)
