@@ -10,22 +10,24 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .finetune import ShotBank, answer, load_adapter
-from .models import cache_dir, check_sha256, load_tokenizer
+from .models import REGISTRY, _gguf, cache_dir, check_sha256, load_tokenizer, materialise
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LLAMA_CPP_SDIST', 'adapter_dir', 'export_merged', 'gguf_converter', 'export_gguf', 'ExportCheck',
-           'check_export', 'held_out', 'export_cluster', 'LlamaCppModel', 'serving_engine', 'specialist_gguf',
-           'load_specialist']
+__all__ = ['log', 'LLAMA_CPP_SDIST', 'adapter_dir', 'export_merged', 'gguf_converter', 'convert_folder', 'export_gguf',
+           'ExportCheck', 'check_export', 'held_out', 'export_cluster', 'LlamaCppModel', 'serving_engine', 'base_gguf',
+           'specialist_gguf', 'load_specialist']
 
 # %% ../nbs/06a_export.ipynb #338fa7c8
 def adapter_dir(run_dir, cluster) -> Path:
-    "The adapter folder of `cluster` in `run_dir`, or a clear error (label heads and LLM clusters have none)."
+    "The adapter folder of `cluster` in `run_dir`, or a clear error (label heads, untrained and LLM clusters have none)."
     d = Path(run_dir) / "adapters" / str(cluster)
     if not (d / "adapter_config.json").exists():
-        raise FileNotFoundError(f"cluster {cluster} has no adapter in {Path(run_dir) / 'adapters'}: "
-                                "only clusters S5 fine-tuned can be exported (a label head or an LLM cluster cannot)")
+        why = ("it is served by its base model untrained: export that model instead"
+               if (d / "train_config.json").exists() else
+               "only clusters S5 fine-tuned can be exported (a label head or an LLM cluster cannot)")
+        raise FileNotFoundError(f"cluster {cluster} has no adapter in {Path(run_dir) / 'adapters'}: {why}")
     return d
 
 def _specialist_files(adir: Path, out: Path, info: dict, kind: str):
@@ -84,16 +86,20 @@ def gguf_converter() -> Path:
     return script
 
 # %% ../nbs/06a_export.ipynb #9f579c9a
+def convert_folder(folder, out, outtype: str = "f16") -> Path:
+    "A Hugging Face model folder converted to one GGUF file `out` by llama.cpp's converter."
+    cmd = [sys.executable, str(gguf_converter()), str(folder), "--outfile", str(out), "--outtype", outtype]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode: raise RuntimeError(f"GGUF conversion failed: {done.stderr[-2000:]}")
+    return Path(out)
+
 def export_gguf(adir, out, outtype: str = "f16", side: bool = True) -> Path:
     "The adapter in `adir` merged and converted to one GGUF file `out` (`side`: `specialist.json` and shots beside it)."
     adir, out = Path(adir), Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    script = gguf_converter()
     with tempfile.TemporaryDirectory() as tmp:
         export_merged(adir, tmp)
-        cmd = [sys.executable, str(script), tmp, "--outfile", str(out), "--outtype", outtype]
-        done = subprocess.run(cmd, capture_output=True, text=True)
-        if done.returncode: raise RuntimeError(f"GGUF conversion failed: {done.stderr[-2000:]}")
+        convert_folder(tmp, out, outtype)
         if not side: return out
         folder = out.with_suffix(".specialist")
         folder.mkdir(exist_ok=True)
@@ -257,17 +263,29 @@ def serving_engine(name: str | None = None) -> str:
 def _adapter_digest(adir: Path) -> str:
     "SHA-256 of the adapter's weights and training record: what its GGUF was built from."
     h = hashlib.sha256()
-    for f in ("adapter_model.safetensors", "train_config.json"): h.update((adir / f).read_bytes())
+    for f in ("adapter_model.safetensors", "train_config.json"):
+        if (adir / f).exists(): h.update((adir / f).read_bytes())    # an untrained specialist has no weights
     return h.hexdigest()
 
 # %% ../nbs/06a_export.ipynb #89858b26
+def base_gguf(info: dict, out: Path) -> Path:
+    "An untrained specialist's GGUF: the file its registry entry ships, else its base model converted to `out`."
+    spec = REGISTRY.get(info["base_model"])
+    if spec is not None and (spec.package or spec.parts):
+        folder, name = _gguf(spec)
+        return Path(folder) / name
+    return convert_folder(materialise(info["base_model"]), out)
+
 def specialist_gguf(adir) -> Path:
     "The adapter's f16 GGUF for llama.cpp, converted once and again whenever the adapter's weights change."
     adir = Path(adir)
+    info = json.loads((adir / "train_config.json").read_text())
     gguf, stamp = adir / "specialist.gguf", adir / "specialist.gguf.sha"
     want = _adapter_digest(adir)
     if gguf.exists() and stamp.exists() and stamp.read_text() == want: return gguf
-    export_gguf(adir, gguf, side=False)
+    if info.get("kind") == "base" and (found := base_gguf(info, gguf)) != gguf:
+        return found                                     # a shipped file is used where it lies
+    if info.get("kind") != "base": export_gguf(adir, gguf, side=False)
     stamp.write_text(want)
     return gguf
 

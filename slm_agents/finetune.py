@@ -18,9 +18,10 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
            'specialist_messages', 'specialist_prompts', 'make_example', 'sft_config', 'train_lora', 'TrainingData',
-           'training_data', 'fit_adapter', 'plot_loss', 'load_adapter', 'answer', 'adapter_answer', 'quality',
-           'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step', 'spent_seconds', 'plan_items',
-           'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune', 'learning_curve', 'plot_curve_points']
+           'training_data', 'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer',
+           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step',
+           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
+           'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -263,14 +264,40 @@ def plot_loss(losses, path, title=""):
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
+# %% ../nbs/06_finetune.ipynb #34ddcda4
+def base_shots(entry: dict) -> int:
+    "Examples an untrained specialist is shown: S4's few-shot count where few-shot came closer to the LLM, else none."
+    b = entry["baselines"][entry["model"]]
+    few, zero = b.get("few_shot") or {}, b.get("zero_shot") or {}
+    return few.get("shots", 3) if few.get("close", 0) >= zero.get("close", 0) else 0
+
+def write_base(base: str, rows: list[dict], out_dir, cfg: TrainConfig, shots: int) -> dict:
+    "Save an untrained specialist: `base` with `shots` retrieved examples of call rows, in an adapter's layout."
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if shots:
+        reqs = [json.loads(x["request"]) for x in rows]
+        answers = [target_text(json.loads(x["response"])) for x in rows]
+        ShotBank.build(reqs, answers, shots).save(out_dir)
+    load_tokenizer(materialise(base)).save_pretrained(out_dir)
+    info = {"base_model": base, "base_path": str(materialise(base)), "kind": "base", "backend": None,
+            "config": asdict(replace(cfg, steps=0, prune=False, shots=shots)), "prune_rule": None,
+            "n_examples": 0, "tokens_per_example": None, "data_sha256": None, "seconds": 0.0,
+            "seconds_per_step": 0.0, "final_loss": None}
+    (out_dir / "train_config.json").write_text(json.dumps(info, indent=1))
+    return info
+
 # %% ../nbs/06_finetune.ipynb #97be5402
 def load_adapter(adapter_dir, merge: bool = False):
     "(model, tokenizer, train info) of a saved adapter; `merge` folds the LoRA weights into the base."
     import torch
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
-    adapter_dir = Path(adapter_dir); info = json.loads((adapter_dir / "train_config.json").read_text())
+    adapter_dir = Path(adapter_dir)
+    info = json.loads((adapter_dir / "train_config.json").read_text())
     base = AutoModelForCausalLM.from_pretrained(materialise(info["base_model"]), dtype=torch.float32)
+    if info.get("kind") == "base":                       # an untrained specialist: the base model itself
+        return base.eval(), load_tokenizer(adapter_dir), info
     model = PeftModel.from_pretrained(base, adapter_dir)
     return (model.merge_and_unload() if merge else model).eval(), load_tokenizer(adapter_dir), info
 
@@ -306,7 +333,7 @@ class PlanItem:
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     steps: int = 0
     eval_scale: float = 1.0       # share of the usual held-out calls it answers (less when time is short)
-    status: str = "left out"      # "train", "left out", or "fitted" (a label head S4 fitted: nothing to train)
+    status: str = "left out"      # "train", "base" (served untrained), "left out", or "fitted" (a label head)
     reason: str = ""
 
 def expected_quality(entry: dict) -> float:
@@ -329,13 +356,25 @@ def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:
     it.eval_scale, it.overhead_s = round(scale, 3), round(10 + scale * (it.overhead_s - 10), 1)
     return True
 
+def _untrained(it: PlanItem, left: float, need: float, min_base: float, min_scale: float) -> bool:
+    "Whether `it`, whose training does not fit, is served untrained: close enough to the LLM, and its answers fit."
+    if it.expected_quality < min_base or not _fit(it, left, 0, min_scale): return False
+    it.status = "base"
+    it.reason = (f"served untrained: training does not fit (needs {need:.0f} s, {max(0, left):.0f} s left); "
+                 f"{it.expected_quality:.0%} of its S4 answers were close to the LLM's")
+    if it.eval_scale < 1: it.reason += f"; {it.eval_scale:.0%} of the held-out calls answered"
+    return True
+
 def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max_epochs: float = 3.0,
-             batch_size: int = 8, min_scale: float = 0.3) -> list[PlanItem]:
+             batch_size: int = 8, min_scale: float = 0.3, min_base: float = 0.2) -> list[PlanItem]:
     "Steps per cluster within `available_s`: `min_steps` each in order of value while they fit, the rest by value."
     items, left, caps = sorted(items, key=lambda x: -x.value), available_s, {}
     for it in items:
         if not _fit(it, left, min_steps, min_scale):
             need = it.overhead_s * min_scale + min_steps * it.seconds_per_step
+            if _untrained(it, left, need, min_base, min_scale):
+                left -= it.overhead_s
+                continue
             it.status, it.reason = "left out", f"does not fit: needs {need:.0f} s, {max(0, left):.0f} s left"
             continue
         it.status, it.steps = "train", min_steps
@@ -400,7 +439,8 @@ def _gen_seconds(entry: dict) -> float:
 
 # %% ../nbs/06_finetune.ipynb #33a92ead
 def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n_eval: int, min_steps: int = 30,
-                  max_epochs: float = 3.0, fixed_reserve_s: float = 90.0, progress: bool = False) -> dict:
+                  max_epochs: float = 3.0, fixed_reserve_s: float = 90.0, progress: bool = False,
+                  min_base: float = 0.2) -> dict:
     "The training plan (steps per cluster, what is left out and why); written to `plan.json`."
     run_dir, t0 = Path(run_dir), time.perf_counter()
     sel = json.loads((run_dir / "selection.json").read_text())
@@ -416,9 +456,9 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
             it.overhead_s = round(_gen_seconds(sel[str(it.cluster)]) * later + 10, 1)
         spent = spent_seconds(run_dir) + time.perf_counter() - t0
         available = (budget or 60) * 60 - spent - fixed_reserve_s
-        items = allocate(items, available, min_steps, max_epochs, cfg.batch_size)
+        items = allocate(items, available, min_steps, max_epochs, cfg.batch_size, min_base=min_base)
         out |= {"spent_before_s": round(spent, 1), "reserve_s": fixed_reserve_s, "available_s": round(available, 1),
-                "min_steps": min_steps, "max_epochs": max_epochs}
+                "min_steps": min_steps, "max_epochs": max_epochs, "min_base": min_base}
     out["clusters"] = [asdict(it) for it in sorted(items + heads, key=lambda x: -x.value)]
     (run_dir / "plan.json").write_text(json.dumps(out, indent=1))
     return out
@@ -466,24 +506,27 @@ def _clear(run_dir: Path, clusters=None):
 
 def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None,
                  progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
-                 max_epochs: float = 3.0) -> dict:
-    "Plan, then train and score an adapter for each planned cluster (or only those in `clusters`)."
+                 max_epochs: float = 3.0, min_base: float = 0.2) -> dict:
+    "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."
     run_dir = Path(run_dir)
     sel = json.loads((run_dir / "selection.json").read_text())
     by_cluster = _cluster_rows(run_dir)
     train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
-    plan = plan_training(run_dir, cfg, budget, train_rows, n_eval, min_steps, max_epochs, progress=progress)
+    plan = plan_training(run_dir, cfg, budget, train_rows, n_eval, min_steps, max_epochs, progress=progress,
+                         min_base=min_base)
     _clear(run_dir, clusters)                            # an adapter from an earlier plan must not be served
     out, bases = {}, {}
     for it in plan["clusters"]:
         cid = str(it["cluster"])
-        if it["status"] != "train" or (clusters is not None and int(cid) not in clusters): continue
-        e = sel[cid]
+        if it["status"] not in ("train", "base") or (clusters is not None and int(cid) not in clusters): continue
+        e, adir = sel[cid], run_dir / "adapters" / cid
         n_test = max(1, math.ceil(n_eval * it["eval_scale"]))
         test = [x for x in by_cluster[int(cid)] if split_of(x) == "test"][:n_test]
-        info = fit_adapter(e["model"], train_rows[int(cid)], run_dir / "adapters" / cid, replace(cfg, steps=it["steps"]),
-                           progress)
-        (run_dir / "plots" / f"loss_{cid}.png").write_bytes((run_dir / "adapters" / cid / "loss.png").read_bytes())
+        if it["status"] == "base":
+            info = write_base(e["model"], train_rows[int(cid)], adir, cfg, base_shots(e))
+        else:
+            info = fit_adapter(e["model"], train_rows[int(cid)], adir, replace(cfg, steps=it["steps"]), progress)
+            (run_dir / "plots" / f"loss_{cid}.png").write_bytes((adir / "loss.png").read_bytes())
         out[cid] = score_adapter(run_dir, cid, e, train_rows[int(cid)], test, info, bases if eval_base else None)
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out

