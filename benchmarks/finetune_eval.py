@@ -52,12 +52,17 @@ def intent_task(mix, a, out_dir):
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
-def tools_task(mix, a, out_dir):
+def tools_rows(mix, n_eval: int) -> tuple[list[dict], list[dict]]:
+    "(training calls, the first `n_eval` held-out calls whose tools all appear in training) of the BFCL live nodes."
     rows = [r for r in mix if r["task"] == "tool_call" and r["source"] != "bfcl/simple_python"]
     tr = [r for r in rows if split_of(r) == "train"]
     seen = {t["function"]["name"] for r in tr for t in json.loads(r["request"]).get("tools") or []}
     te = sorted((r for r in rows if split_of(r) == "test" and all(t["function"]["name"] in seen for t in json.loads(r["request"])["tools"])),
-                key=lambda r: r["call_id"])[:a.n_eval]
+                key=lambda r: r["call_id"])[:n_eval]
+    return tr, te
+
+def tools_task(mix, a, out_dir):
+    tr, te = tools_rows(mix, a.n_eval)
     return run("tools", tr, te, "tool_call", TrainConfig(steps=a.steps_tools, batch_size=a.batch_tools, max_length=1280, lr=a.lr_tools,
                                                         shots=a.shots_tools, target_modules=ALL_LINEAR, compact_tools=a.compact_tools,
                                                         group_by_length=not a.no_group), out_dir)
