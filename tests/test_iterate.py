@@ -6,7 +6,8 @@ from slm_agents.router import Router
 from shoplog import TRANSLATE, next_round_log
 
 SMALL = ["-p", "iterate.n_replay=20", "-p", "iterate.min_accepted=2", "-p", "iterate.min_train=10", "-p", "iterate.steps=4",
-         "-p", "iterate.batch_size=4", "-p", "iterate.max_length=128", "-p", "select.min_train=10"]
+         "-p", "iterate.batch_size=4", "-p", "iterate.max_length=128", "-p", "select.min_train=10",
+         "-p", 'select.candidates=["smollm2-135m-instruct"]']
 
 def _read(d, name): return json.loads((d / name).read_text())
 
