@@ -279,8 +279,9 @@ def write_base(base: str, rows: list[dict], out_dir, cfg: TrainConfig, shots: in
         reqs = [json.loads(x["request"]) for x in rows]
         answers = [target_text(json.loads(x["response"])) for x in rows]
         ShotBank.build(reqs, answers, shots).save(out_dir)
-    load_tokenizer(materialise(base)).save_pretrained(out_dir)
-    info = {"base_model": base, "base_path": str(materialise(base)), "kind": "base", "backend": None,
+    path = materialise(base)
+    load_tokenizer(path).save_pretrained(out_dir)
+    info = {"base_model": base, "base_path": str(path), "kind": "base", "backend": None,
             "config": asdict(replace(cfg, steps=0, prune=False, shots=shots)), "prune_rule": None,
             "n_examples": 0, "tokens_per_example": None, "data_sha256": None, "seconds": 0.0,
             "seconds_per_step": 0.0, "final_loss": None}
