@@ -283,9 +283,10 @@ def specialist_gguf(adir) -> Path:
     gguf, stamp = adir / "specialist.gguf", adir / "specialist.gguf.sha"
     want = _adapter_digest(adir)
     if gguf.exists() and stamp.exists() and stamp.read_text() == want: return gguf
-    if info.get("kind") == "base" and (found := base_gguf(info, gguf)) != gguf:
+    if info.get("kind") != "base":
+        export_gguf(adir, gguf, side=False)
+    elif (found := base_gguf(info, gguf)) != gguf:
         return found                                     # a shipped file is used where it lies
-    if info.get("kind") != "base": export_gguf(adir, gguf, side=False)
     stamp.write_text(want)
     return gguf
 
