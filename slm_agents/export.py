@@ -206,8 +206,17 @@ def _decode(self: LlamaCppModel, items: list[tuple]) -> dict:
 LlamaCppModel._decode = _decode
 
 # %% ../nbs/06a_export.ipynb #e0c6afb3
-def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: set) -> list[tuple[list[int], float]]:
-    "Greedy answers (token ids, confidence) of at most `n_seq` tokenised prompts, decoded together."
+def _masked(mask, logits: dict, n: int) -> dict:
+    "The logits rows of `n` sequences with what each one's grammar forbids at −∞."
+    import torch
+    zero = np.zeros_like(next(iter(logits.values())))
+    scores = np.stack([logits.get(s, zero) for s in range(n)])
+    mask.apply(torch.from_numpy(scores))                    # in place: the tensor shares the array's memory
+    return {s: scores[s] for s in logits}
+
+def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: set,
+           mask=None) -> list[tuple[list[int], float]]:
+    "Greedy answers (token ids, confidence) of at most `n_seq` tokenised prompts, decoded together, within `mask`."
     self.lc.llama_memory_clear(self.lc.llama_get_memory(self.ctx), True)
     room = self.ctx_per_seq - max_new
     prompts = [ids[-room:] for ids in prompts]              # within the sequence's window, as fit_messages keeps them
@@ -215,15 +224,17 @@ def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: s
     outs, lps, pos = [[] for _ in prompts], [[] for _ in prompts], [len(ids) for ids in prompts]
     active = set(range(len(prompts)))
     for _ in range(max_new):
-        step = []
+        if mask is not None: logits = _masked(mask, logits, len(prompts))
+        step, chosen = [], [None] * len(prompts)
         for s in sorted(active):
             row = logits[s]
-            t = int(row.argmax())
+            t = chosen[s] = int(row.argmax())
             lps[s].append(-float(np.log(np.exp(row - row[t]).sum())))
             if t in stops: active.discard(s); continue
             outs[s].append(t)
             step.append((t, pos[s], s, True))
             pos[s] += 1
+        if mask is not None: mask.advance(chosen)
         if not step: break
         logits = self._decode(step)
     return [(o, float(np.exp(np.mean(l)))) for o, l in zip(outs, lps)]
@@ -232,16 +243,17 @@ LlamaCppModel._group = _group
 
 # %% ../nbs/06a_export.ipynb #9b736b79
 def _generate_scored(self: LlamaCppModel, tok, prompts: list[str], max_new_tokens: int = 64,
-                    batch_size: int = 8, progress: bool = False) -> list[tuple[str, float]]:
+                    batch_size: int = 8, progress: bool = False, constraints: list | None = None) -> list[tuple[str, float]]:
     "(answer, confidence) per prompt, in their order: the contract of `models.generate_scored`."
-    from slm_agents.models import _stop_ids
+    from slm_agents.models import _stop_ids, grammar_mask
     ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
     order, n = sorted(range(len(ids)), key=lambda i: len(ids[i])), min(batch_size, self.n_seq)
     out, stops = [None] * len(ids), set(_stop_ids(tok))
     with self.lock:
         for g in tqdm(range(0, len(order), n), desc="generate", disable=not progress):
             idx = order[g:g + n]
-            for i, (o, c) in zip(idx, self._group([ids[i] for i in idx], max_new_tokens, stops)):
+            mask = grammar_mask(tok, [constraints[i] for i in idx], self.n_vocab) if constraints else None
+            for i, (o, c) in zip(idx, self._group([ids[i] for i in idx], max_new_tokens, stops, mask)):
                 out[i] = (tok.decode(o, skip_special_tokens=True).strip(), round(c, 6))
     return out
 

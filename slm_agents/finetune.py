@@ -11,7 +11,7 @@ import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages, with_tools_note)
-from .select import HEAD, few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, constraints_of, few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -304,15 +304,18 @@ def load_adapter(adapter_dir, merge: bool = False):
 
 # %% ../nbs/06_finetune.ipynb #34f43114
 def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None,
-           bank: ShotBank | None = None, context_tokens: int | None = None) -> list[str]:
+           bank: ShotBank | None = None, context_tokens: int | None = None, constraints: list | None = None) -> list[str]:
+    "The specialist's answers to `requests`, each decoded within its `constraints[i]` when given."
     from slm_agents.select import MAX_NEW
     prompts = specialist_prompts(tok, requests, rule, bank, context_tokens)
-    return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size)
+    return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size, constraints=constraints)
 
-def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8) -> list[str]:
+def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8,
+                   constraints: list | None = None) -> list[str]:
     "`answer` with the adapter's own pruning rule and retrieved examples."
     bank, window = ShotBank.load(adapter_dir), info["config"].get("context_tokens")
-    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=bank, context_tokens=window)
+    return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=bank, context_tokens=window,
+                  constraints=constraints)
 
 def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     s = [score_output(fmt, o, x, labels) for o, x in zip(outs, rows)]
@@ -469,14 +472,15 @@ def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict
     "Base and fine-tuned quality on held-out calls; the base from S4's zero-shot score unless `bases` (a model cache)."
     labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
     qs = [json.loads(x["request"]) for x in test]
+    cons = constraints_of(e, qs, labels)
     ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / cid, merge=True)
     if bases is not None:
         if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate
-        base = quality(answer(*bases[e["model"]], qs, e["format"]), test, e["format"], labels)
+        base = quality(answer(*bases[e["model"]], qs, e["format"], constraints=cons), test, e["format"], labels)
     else:
         zero = e["baselines"][e["model"]]["zero_shot"]
         base = {"score": zero["score"], "valid": zero["valid"], "n": e["n_eval"], "from": "select"}
-    outs = adapter_answer(Path(run_dir) / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"])
+    outs = adapter_answer(Path(run_dir) / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"], constraints=cons)
     return {"model": e["model"], "format": e["format"], "train": info, "base": base,
             "finetuned": quality(outs, test, e["format"], labels)}
 
@@ -545,7 +549,9 @@ def learning_curve(run_dir, cid: int, sizes, cfg: TrainConfig, n_eval: int = 50,
     for n in tqdm(sizes, desc="learning curve", disable=not progress):
         d = Path(tempfile.mkdtemp()) / f"n{n}"; info = fit_adapter(e["model"] or "smollm2-135m-instruct", train[:n], d, cfg)
         m, t, info = load_adapter(d, merge=True)
-        q = quality(adapter_answer(d, m, t, info, [json.loads(x["request"]) for x in test], e["format"]), test, e["format"], labels)
+        qs = [json.loads(x["request"]) for x in test]
+        outs = adapter_answer(d, m, t, info, qs, e["format"], constraints=constraints_of(e, qs, labels))
+        q = quality(outs, test, e["format"], labels)
         out.append({"n_train": min(n, len(train)), "steps": cfg.steps, "score": q["score"], "valid": q["valid"], "n_eval": q["n"], "train_seconds": info["seconds"]})
     df = pl.DataFrame(out)
     plot_curve_points(df, run_dir / "plots" / f"learning_curve_{cid}.png", f"cluster {cid} ({e['format']})")

@@ -15,7 +15,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'ModelSpec', 'ModelUnavailable', 'check_sha256',
            'cache_dir', 'join_parts', 'resolve_hub', 'materialise', 'load_tokenizer', 'load', 'with_tools_note',
-           'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'throughput']
+           'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'Constraint', 'json_schema',
+           'tool_schema', 'answer_constraint', 'matcher', 'GrammarMask', 'grammar_mask', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -263,15 +264,17 @@ def _stop_ids(tok) -> list[int]:
         if isinstance(i, int) and i != tok.unk_token_id: ids.add(i)
     return sorted(i for i in ids if i is not None)
 
-def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, scored):
+def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, scored, constraints=None):
     import torch
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
     out, stops = [None] * len(prompts), _stop_ids(tok)
     for b in tqdm(range(0, len(order), batch_size), desc="generate", disable=not progress):
         idx = order[b:b + batch_size]
         enc = tok([prompts[i] for i in idx], return_tensors="pt", padding=True, add_special_tokens=False)
+        mask = grammar_mask(tok, [constraints[i] for i in idx], model.config.vocab_size) if constraints else None
         with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
-            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops, pad_token_id=tok.pad_token_id,
+            gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=stops,
+                                 pad_token_id=tok.pad_token_id, logits_processor=[mask] if mask else None,
                                  output_scores=scored, return_dict_in_generate=True)
         new = gen.sequences[:, enc["input_ids"].shape[1]:]
         if scored: logp = model.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True).float()
@@ -283,17 +286,121 @@ def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, s
     return out
 
 def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
-             progress: bool = False) -> list[str]:
-    "Greedy completions of `prompts`, in their order (a model with its own `generate_scored`, such as llama.cpp's, runs it)."
-    if hasattr(model, "generate_scored"):
-        return [t for t, _ in model.generate_scored(tok, prompts, max_new_tokens, batch_size, progress)]
-    return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, False)
+             progress: bool = False, constraints: list | None = None) -> list[str]:
+    "Greedy completions of `prompts`, in their order, each within its `constraints[i]` when given."
+    return [t for t, _ in generate_scored(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, constraints)]
 
 def generate_scored(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
-                    progress: bool = False) -> list[tuple[str, float]]:
+                    progress: bool = False, constraints: list | None = None) -> list[tuple[str, float]]:
     "(completion, confidence) per prompt; confidence is the geometric mean probability of the generated tokens."
-    if hasattr(model, "generate_scored"): return model.generate_scored(tok, prompts, max_new_tokens, batch_size, progress)
-    return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, True)
+    if hasattr(model, "generate_scored"):       # a model with its own decoder, such as llama.cpp's, runs it
+        return model.generate_scored(tok, prompts, max_new_tokens, batch_size, progress, constraints=constraints)
+    return _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, True, constraints)
+
+# %% ../nbs/05a_models.ipynb #6fc70d51
+@dataclass(frozen=True)
+class Constraint:
+    "What an answer must match: a JSON Schema (as JSON text) or one of a closed set of labels."
+    schema: str | None = None
+    choices: tuple[str, ...] | None = None
+
+# %% ../nbs/05a_models.ipynb #779cb05c
+_TYPES = {"dict": "object", "float": "number", "tuple": "array", "list": "array",
+          "int": "integer", "str": "string", "bool": "boolean"}
+
+def json_schema(p: dict) -> dict:
+    "The part of a parameter schema that constrains a value, with Python type names as JSON Schema's."
+    if not isinstance(p, dict): return {}
+    out = {}
+    t = p.get("type")
+    if isinstance(t, str) and t != "any": out["type"] = _TYPES.get(t, t)
+    if isinstance(p.get("enum"), list) and p["enum"]: out["enum"] = p["enum"]
+    if isinstance(p.get("items"), dict): out["items"] = json_schema(p["items"])
+    if isinstance(p.get("anyOf"), list): out["anyOf"] = [json_schema(x) for x in p["anyOf"]]
+    props = p.get("properties")
+    if isinstance(props, dict) and props:
+        out["properties"] = {k: json_schema(v) for k, v in props.items()}
+        out["required"] = [r for r in p.get("required") or [] if r in props]
+    elif out.get("type") == "object":
+        out["additionalProperties"] = True        # a free-form object: any keys
+    return out
+
+# %% ../nbs/05a_models.ipynb #8aa81868
+def tool_schema(tools: list[dict], max_calls: int | None = None) -> dict:
+    "JSON Schema of an answer calling the offered `tools`: a list of 1 to `max_calls` `{name, arguments}` objects."
+    alts = []
+    for t in tools:
+        f = t.get("function", t)
+        args = {"type": "object", **json_schema(f.get("parameters") or {})}
+        alts.append({"type": "object", "properties": {"name": {"const": f["name"]}, "arguments": args},
+                     "required": ["name", "arguments"]})
+    out = {"type": "array", "minItems": 1, "items": {"anyOf": alts}}
+    return out | ({"maxItems": max_calls} if max_calls else {})
+
+def answer_constraint(fmt: str, request: dict, labels=None, max_calls: int | None = None) -> Constraint | None:
+    "What an answer of format `fmt` to `request` must match; None where it is free."
+    tools = request.get("tools") or []
+    if fmt == "tool_call" and tools:
+        schema = tool_schema(tools, max_calls)
+        return Constraint(schema=json.dumps(schema))     # keys in order: name, then arguments
+    if fmt == "label" and labels:
+        return Constraint(choices=tuple(sorted(x for x in labels if x)))
+    if fmt == "json":
+        return Constraint(schema='{"type": "object", "additionalProperties": true}')
+    return None
+
+# %% ../nbs/05a_models.ipynb #95a0245a
+_COMPILERS: dict = {}
+
+def _compiler(tok, vocab_size: int):
+    "xgrammar's compiler for `tok` (one per tokenizer and vocabulary size; it caches what it compiles)."
+    import xgrammar as xgr
+    key = (id(tok), vocab_size)
+    if key not in _COMPILERS:
+        info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab_size, stop_token_ids=_stop_ids(tok))
+        _COMPILERS[key] = (tok, xgr.GrammarCompiler(info, max_threads=1))   # the tokenizer is kept: its id stays unique
+    return _COMPILERS[key][1]
+
+def matcher(tok, c: Constraint | None, vocab_size: int):
+    "A fresh grammar matcher for one answer under `c`; None when `c` is None."
+    if c is None: return None
+    import xgrammar as xgr
+    comp = _compiler(tok, vocab_size)
+    if c.choices is not None:
+        g = comp.compile_grammar("root ::= " + " | ".join(json.dumps(x, ensure_ascii=False) for x in c.choices))
+    else:
+        g = comp.compile_json_schema(c.schema, any_whitespace=False, separators=(", ", ": "))
+    return xgr.GrammarMatcher(g)
+
+# %% ../nbs/05a_models.ipynb #483a629b
+class GrammarMask:
+    "Row i of a batch may continue only as `matchers[i]` allows (None: free)."
+    def __init__(self, matchers: list, vocab_size: int):
+        import xgrammar as xgr
+        self.xgr, self.matchers, self.started = xgr, matchers, False
+        self.bitmask = xgr.allocate_token_bitmask(len(matchers), vocab_size)
+
+    def advance(self, tokens):
+        "Feed each constrained row the token it just chose (None: the row did not step)."
+        for m, t in zip(self.matchers, tokens):
+            if m is not None and t is not None and not m.is_terminated(): m.accept_token(int(t))
+
+    def apply(self, scores):
+        "Scores (batch × vocabulary, a torch tensor) with every forbidden token at −∞, in place."
+        rows = [i for i, m in enumerate(self.matchers) if m is not None and not m.is_terminated()]
+        for i in rows: self.matchers[i].fill_next_token_bitmask(self.bitmask, i)
+        if rows: self.xgr.apply_token_bitmask_inplace(scores, self.bitmask, indices=rows)
+        return scores
+
+    def __call__(self, input_ids, scores):          # transformers' LogitsProcessor protocol
+        if self.started: self.advance(input_ids[:, -1].tolist())
+        self.started = True
+        return self.apply(scores)
+
+def grammar_mask(tok, constraints: list, vocab_size: int) -> GrammarMask | None:
+    "The mask of one batch; None when no row is constrained."
+    if not any(constraints): return None
+    return GrammarMask([matcher(tok, c, vocab_size) for c in constraints], vocab_size)
 
 # %% ../nbs/05a_models.ipynb #487b168a
 def throughput(model, tok, prompts: list[str], batch_sizes=(1, 8), max_new_tokens: int = 32, bf16: bool = True) -> list[dict]:

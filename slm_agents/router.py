@@ -13,7 +13,7 @@ from .cluster import PARTS, Templates, embed_texts, load_embedder, load_template
 from .export import load_specialist
 from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
-from .select import HEAD, LabelHead, MAX_NEW, _softmax, calibrate, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
+from .select import HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +232,7 @@ def validate(fmt: str, text: str, request: dict, labels: set | None = None) -> s
 def _labels(rows) -> list[str]: return sorted({target_text(json.loads(x["response"])) for x in rows})
 
 def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[dict], batch_size=8,
-                       progress=False) -> tuple[dict, list[tuple[str, float]]]:
+                       progress=False, constraints: list | None = None) -> tuple[dict, list[tuple[str, float]]]:
     "(how the router serves cluster `cid`'s specialist, its (answer, confidence) for each request)."
     if model == HEAD:
         head = LabelHead.load(Path(run_dir) / "heads" / cid)
@@ -242,7 +242,7 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
     m, tok, info = load_specialist(adir)
     window = info["config"].get("context_tokens")
     prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
-    outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress)
+    outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress, constraints=constraints)
     serve = {"adapter": f"adapters/{cid}", "kind": info.get("kind", "lora"), "model": info["base_model"]}
     return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
 
@@ -254,12 +254,16 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
             for x, (o, c), q in zip(rows, outs, reqs)]
 
 def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
-                      min_accepted=5, batch_size=8, progress=False, model: str | None = None) -> tuple[dict, list[dict]]:
+                      min_accepted=5, batch_size=8, progress=False, model: str | None = None,
+                      shape: dict | None = None) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
     labels = _labels(rows) if fmt == "label" else None
     lset = set(labels) if labels else None
     val = val[:n_val]
-    serve, outs = specialist_answers(run_dir, cid, model, fmt, [json.loads(x["request"]) for x in val], batch_size, progress)
+    reqs = [json.loads(x["request"]) for x in val]
+    shape = {"constrained": False, "max_calls": None} | (shape or {})    # S4's decision: answers decoded within their shape
+    cons = constraints_of({"format": fmt} | shape, reqs, lset)
+    serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress, cons)
     judged = _judged(fmt, outs, val, lset, "val")
     if model == HEAD:                                    # out-of-fold answers to the training calls, written by S4
         judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / cid, rows), lset, "crossfit")
@@ -268,7 +272,7 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
     cal |= {"n_val": len(val), "n_crossfit": len(judged) - len(val), "valid": mean(col("valid", "val")),
             "slm_quality": mean(col("slm", "val")), "llm_quality": mean(col("llm", "val"))}
-    entry = serve | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
+    entry = serve | shape | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
     return entry, [{"cluster": int(cid)} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #316501cd
@@ -292,7 +296,7 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
         n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)   # a head answers every one cheaply
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress,
-                                       e["model"])
+                                       e["model"], {k: e.get(k) for k in ("constrained", "max_calls")})
         c = entry["calibration"]
         on = (f"{c['n_val'] + c['n_crossfit']} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
               if c["n_crossfit"] else f"{c['n_val']} validation calls")
@@ -420,7 +424,8 @@ def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -
     if e.get("kind") == LabelHead.kind:
         return model.answer(requests)
     prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, e.get("context_tokens"))
-    return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size)
+    cons = constraints_of(e, requests, e.get("labels"))
+    return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size, constraints=cons)
 
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
     "The decision after checking the specialist's answer: still 'slm', or 'llm' with the reason."

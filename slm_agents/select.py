@@ -4,14 +4,14 @@
 
 # %% ../nbs/05_select.ipynb #164c80e8
 from __future__ import annotations
-import hashlib, json, logging, os, re, shutil, time, types
+import hashlib, importlib.util, json, logging, os, re, shutil, time, types
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, polars as pl
 from .cluster import task_parts
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
-from .models import REGISTRY, fit_messages, generate, load, prompt_text, render_messages
+from .models import REGISTRY, answer_constraint, fit_messages, generate, load, prompt_text, render_messages
 from .review import check_final, read_review
 
 log = logging.getLogger(__name__)
@@ -21,9 +21,9 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PAR
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
            'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
-           'judge_client', 'free_text_metric', 'judge_match', 'timed_generate', 'evaluate_candidate', 'llm_score',
-           'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
-           'run_select', 'selection_table']
+           'judge_client', 'free_text_metric', 'judge_match', 'timed_generate', 'evaluate_candidate', 'most_calls',
+           'constraints_of', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head',
+           'choose_decoder', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -344,14 +344,15 @@ def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
     return prompt_text(tok, fit_messages(tok, msgs, max_tokens))
 
 def timed_generate(model, tok, prompts: list[str], max_new: int, batch_size: int = 8,
-                   max_seconds: float | None = None) -> tuple[list[str], float]:
+                   max_seconds: float | None = None, constraints: list | None = None) -> tuple[list[str], float]:
     "(answers, seconds per answer) for as many `prompts` as fit in `max_seconds`, timed on a first pair of calls."
+    cons = constraints or [None] * len(prompts)
     t0 = time.perf_counter()
-    outs = generate(model, tok, prompts[:2], max_new, batch_size)
+    outs = generate(model, tok, prompts[:2], max_new, batch_size, constraints=cons[:2])
     per_call = (time.perf_counter() - t0) / max(1, len(outs))
     n = len(prompts)
     if max_seconds: n = max(2, min(n, 2 + int((max_seconds - per_call * 2) / max(per_call, 1e-6))))
-    if n > 2: outs += generate(model, tok, prompts[2:n], max_new, batch_size)
+    if n > 2: outs += generate(model, tok, prompts[2:n], max_new, batch_size, constraints=cons[2:n])
     return outs, (time.perf_counter() - t0) / max(1, len(outs))
 
 def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: int) -> float | None:
@@ -363,13 +364,13 @@ def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: i
 CLOSE = 0.9    # an answer scoring 90 % of the LLM's: closing half its gap reaches the 95 % bar
 
 def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
-                       max_seconds: float | None = None) -> dict:
+                       max_seconds: float | None = None, constraints: list | None = None) -> dict:
     "Zero- and few-shot score, valid rate, share of answers `CLOSE` to the LLM's, seconds per call of one model on `rows`."
     res = {}
     for mode in ("zero_shot", "few_shot"):
         prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
                    for r, s in zip(rows, shots)]
-        outs, per_call = timed_generate(model, tok, prompts, MAX_NEW[fmt], batch_size, max_seconds and max_seconds / 2)
+        outs, per_call = timed_generate(model, tok, prompts, MAX_NEW[fmt], batch_size, max_seconds and max_seconds / 2, constraints)
         scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
         close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
         res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
@@ -378,6 +379,17 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_p
                      "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "",
                      "shots": len(shots[0]) if mode == "few_shot" and shots else 0}
     return res
+
+# %% ../nbs/05_select.ipynb #ae4c1797
+def most_calls(answers: list[str]) -> int | None:
+    "The most tool calls one of `answers` makes (None when none is a tool call)."
+    n = [len(calls) for a in answers if (calls := parse_tool_calls(a))]
+    return max(n) if n else None
+
+def constraints_of(entry: dict, requests: list[dict], labels=None) -> list | None:
+    "Each request's answer constraint under a cluster's S4 `entry`; None where the cluster decodes free."
+    if not entry.get("constrained"): return None
+    return [answer_constraint(entry["format"], q, labels, entry.get("max_calls")) for q in requests]
 
 # %% ../nbs/05_select.ipynb #6b59d796
 def llm_score(fmt: str, row: dict, labels=None) -> float:
@@ -476,8 +488,11 @@ def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05
 def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"), n_eval=50, k_shots=3, batch_size=8, min_train=50,
                min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
                budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
-               target=0.95, label_names=True) -> dict:
+               target=0.95, label_names=True, constrain=True) -> dict:
     "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; the choice in `selection.json`."
+    if constrain and importlib.util.find_spec("xgrammar") is None:
+        log.warning("xgrammar is not installed: answers are decoded unconstrained (`make setup` installs it)")
+        constrain = False
     from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
@@ -511,6 +526,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
         shots = [[(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row] for row in nearest(tv, qv, k_shots)]
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
+        entry["constrained"] = constrain and answer_constraint(fmt, json.loads(test[0]["request"]), labels) is not None
+        entry["max_calls"] = most_calls(answers) if fmt == "tool_call" else None
         if label_head and (fmt == "label" or frequent_share(answers) >= min_frequent_share):   # the cheapest first
             head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, target, label_names, train)
             entry["baselines"][HEAD] = fitted
@@ -524,8 +541,9 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
         for spec in specs:
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
+            cons = constraints_of(entry, [json.loads(r["request"]) for r in test], labels)
             entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
-                                                          max_prompt_tokens, cap)
+                                                          max_prompt_tokens, cap, cons)
         name, why = choose_decoder(entry["baselines"], min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
         out[str(cid)] = entry
@@ -542,6 +560,7 @@ def selection_table(selection: dict) -> pl.DataFrame:
     rows = []
     for cid, e in selection.items():
         base = {k: e[k] for k in ("format", "size", "n_train", "route", "model", "reason")}
+        base["constrained"] = bool(e.get("constrained"))
         for name, b in (e.get("baselines") or {"-": None}).items():
             rows.append({"cluster": int(cid)} | base | {"candidate": name} | (_scores(b) if b else {}))
     return pl.DataFrame(rows)

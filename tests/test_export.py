@@ -52,3 +52,22 @@ def test_llama_cpp_serves_as_transformers_does(small_run):
     (adir / "train_config.json").write_text((adir / "train_config.json").read_text() + " ")   # the adapter changed
     load_specialist(adir, "llama.cpp")
     assert (adir / "specialist.gguf.sha").read_text() != stamp                                # so its GGUF was rebuilt
+
+def test_llama_cpp_decodes_within_the_labels_as_transformers_does(small_run):
+    pytest.importorskip("llama_cpp")
+    from slm_agents.export import adapter_dir, held_out, load_specialist
+    from slm_agents.finetune import ShotBank, specialist_prompts
+    from slm_agents.models import answer_constraint, generate_scored
+    from slm_agents.select import target_text
+    calls = pl.read_parquet(small_run / "curated.parquet")
+    labels = sorted({target_text(json.loads(r)) for r in calls["response"]})
+    adir = adapter_dir(small_run, 0)
+    reqs, _ = held_out(small_run, 0, 8)
+    cons = [answer_constraint("label", q, labels) for q in reqs]
+    outs = {}
+    for engine in ("transformers", "llama.cpp"):
+        m, tok, info = load_specialist(adir, engine)
+        prompts = specialist_prompts(tok, reqs, info["prune_rule"], ShotBank.load(adir), info["config"]["context_tokens"])
+        outs[engine] = [o for o, _ in generate_scored(m, tok, prompts, 16, batch_size=4, constraints=cons)]
+    assert all(o in labels for o in outs["llama.cpp"] + outs["transformers"])
+    assert sum(a == b for a, b in zip(outs["transformers"], outs["llama.cpp"])) >= 7
