@@ -16,12 +16,12 @@ from slm_agents.models import REGISTRY, _gguf, answer_constraint, generate_score
 from slm_agents.select import MAX_NEW, most_calls, target_text
 
 
-def engine_model(name: str, engine: str):
+def engine_model(name: str, engine: str, threads: int | None = None):
     "(model, tokenizer) of a registry model on `engine`."
     if engine == "transformers": return load(name)
     from slm_agents.export import LlamaCppModel
     folder, fname = _gguf(REGISTRY[name])
-    return LlamaCppModel(Path(folder) / fname, ctx_per_seq=4096), load_tokenizer(materialise(name))
+    return LlamaCppModel(Path(folder) / fname, ctx_per_seq=4096, threads=threads), load_tokenizer(materialise(name))
 
 
 def measure(model, tok, prompts, cons, test) -> dict:
@@ -45,6 +45,7 @@ def main():
     ap.add_argument("--constrained", action="store_true", help="also answer within the offered functions' schema")
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     ap.add_argument("--engine", choices=["llama.cpp", "transformers"], default="llama.cpp" if has_llama else "transformers")
+    ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
     ap.add_argument("--out", default="benchmarks/out/bfcl_candidates.json")
     a = ap.parse_args()
     train, test = tools_rows(agent_mix(None).to_dicts(), a.n_eval)
@@ -54,7 +55,7 @@ def main():
     grammars = [answer_constraint("tool_call", q, max_calls=most_calls(answers)) for q in reqs]
     res = []
     for name in a.models:
-        model, tok = engine_model(name, a.engine)
+        model, tok = engine_model(name, a.engine, a.threads)
         for shots in (0, a.shots):
             prompts = specialist_prompts(tok, reqs, None, bank if shots else None, 4096)
             for held in ((False, True) if a.constrained else (False,)):
