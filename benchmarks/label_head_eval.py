@@ -62,10 +62,12 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
     head = LabelHead.fit(np.vstack([tv, nv]) if names else tv, y + names, embedder=emb)
     fit_s = time.perf_counter() - t0
     labels = set(answers)
+    cf = cross_fit(tv, y, nv, names)
+    head.temperature = cf.temperature                 # held-out and out-of-fold answers on one scale
     v, t = (head_scores(head.predict(embed_texts(emb, users(parts[n]))), parts[n], "label", labels) for n in ("val", "test"))
     cal_on = {k: list(v[k]) for k in v}
     if crossfit:
-        extra = head_scores(cross_fit(tv, y, nv, names), parts["train"], "label", labels)
+        extra = head_scores(cf.answers, parts["train"], "label", labels)
         cal_on = {k: cal_on[k] + extra[k] for k in cal_on}
     cal = calibrate(cal_on["slm"], cal_on["llm"], cal_on["conf"], cal_on["valid"], 0.95, 5)
     served = [c >= cal["threshold"] for c in t["conf"]] if cal["threshold"] is not None else [False] * len(t["conf"])

@@ -156,7 +156,9 @@ def fit_head(out_dir, cid: int, rows: list[dict]):
     vecs = embed_texts(emb, [_last_user(json.loads(r["request"])) for r in rows])
     name_vecs = embed_texts(emb, [label_text(n) for n in names])
     head = LabelHead.fit(np.vstack([vecs, name_vecs]), y + names, embedder=emb)
-    save_crossfit(head.save(Path(out_dir) / "heads" / str(cid)), rows, cross_fit(vecs, y, name_vecs, names))
+    cf = cross_fit(vecs, y, name_vecs, names)
+    head.temperature = cf.temperature
+    save_crossfit(head.save(Path(out_dir) / "heads" / str(cid)), rows, cf.answers)
 
 # %% ../nbs/11_iterate.ipynb #882d4300
 def fit_replacement(out_dir, cid: int, entry: dict, rows: list[dict], cfg: IterateConfig, progress=False) -> str:

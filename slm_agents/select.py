@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, importlib.util, json, logging, os, re, shutil, time, types
 from collections import Counter
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 import numpy as np, polars as pl
@@ -20,10 +21,10 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'CLOSE',
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
-           'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'cross_fit', 'shared_embedder',
-           'judge_client', 'free_text_metric', 'judge_match', 'timed_generate', 'evaluate_candidate', 'most_calls',
-           'constraints_of', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head',
-           'choose_decoder', 'run_select', 'selection_table']
+           'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
+           'cross_fit', 'shared_embedder', 'judge_client', 'free_text_metric', 'judge_match', 'timed_generate',
+           'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate', 'head_scores',
+           'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -239,10 +240,10 @@ def frequent_share(answers: list[str], min_count: int = 5) -> float:
 class LabelHead:
     "A closed-label-set specialist: logistic regression on the unit embedding of a call's last user turn."
     kind = "label_head"
-    def __init__(self, labels, coef, intercept, embedder=None):
+    def __init__(self, labels, coef, intercept, embedder=None, temperature: float = 1.0):
         self.labels = list(labels)
         self.coef, self.intercept = np.asarray(coef), np.asarray(intercept)
-        self.embedder = embedder
+        self.embedder, self.temperature = embedder, float(temperature)
 
     @classmethod
     def fit(cls, vecs: np.ndarray, answers: list[str], C: float = 100.0, embedder=None):
@@ -254,11 +255,17 @@ class LabelHead:
         m = LogisticRegression(C=C, max_iter=3000).fit(vecs, answers)
         return cls(m.classes_.tolist(), m.coef_, m.intercept_, embedder)
 
+    def logits(self, vecs: np.ndarray) -> np.ndarray:
+        "Unscaled score of each label (columns in `labels` order)."
+        if not len(self.coef):
+            return np.zeros((len(vecs), 1))
+        return vecs @ self.coef.T + self.intercept
+
     def proba(self, vecs: np.ndarray) -> np.ndarray:
-        "Probability of each label (columns in `labels` order)."
+        "Probability of each label (columns in `labels` order), at the head's temperature."
         if not len(self.coef):
             return np.ones((len(vecs), 1))
-        return _softmax(vecs @ self.coef.T + self.intercept)
+        return _softmax(self.logits(vecs) / self.temperature)
 
     def predict(self, vecs: np.ndarray) -> list[tuple[str, float]]:
         "(label, probability) of the most likely label for each vector."
@@ -266,19 +273,39 @@ class LabelHead:
         return [(self.labels[i], float(p[j, i])) for j, i in enumerate(p.argmax(1))]
 
 # %% ../nbs/05_select.ipynb #ccb89b49
-def cross_fit(vecs: np.ndarray, y: list[str], extra_vecs=None, extra_y=(), k: int = 5,
-              C: float = 100.0) -> list[tuple[str, float]]:
+def fit_temperature(logits: list[np.ndarray], truth: list[int]) -> float:
+    "The temperature that makes the true labels (`truth[i]`, an index into `logits[i]`) most likely."
+    from scipy.optimize import minimize_scalar
+    if not logits: return 1.0
+    def nll(log_t):
+        return -sum(np.log(_softmax(z[None] / np.exp(log_t))[0, y] + 1e-12) for z, y in zip(logits, truth))
+    return round(float(np.exp(minimize_scalar(nll, bounds=(-3, 4), method="bounded").x)), 4)
+
+@dataclass
+class CrossFit:
+    "Each training call's answer by a head that never saw it, at the `temperature` those answers fit."
+    answers: list[tuple[str, float]]
+    temperature: float
+
+# %% ../nbs/05_select.ipynb #e9083ecb
+def cross_fit(vecs: np.ndarray, y: list[str], extra_vecs=None, extra_y=(), k: int = 5, C: float = 100.0) -> CrossFit:
     "Out-of-fold (label, probability) for each of `vecs`; every fold's head also learns `extra_vecs`/`extra_y`."
     folds = np.arange(len(y)) % k
-    out = [("", 0.0)] * len(y)
+    rows = [None] * len(y)
     for f in range(min(k, len(y))):
         fit = np.flatnonzero(folds != f)
         X = vecs[fit] if extra_vecs is None else np.vstack([vecs[fit], extra_vecs])
         head = LabelHead.fit(X, [y[i] for i in fit] + list(extra_y), C=C)
         held = np.flatnonzero(folds == f)
-        for i, p in zip(held, head.predict(vecs[held])):
-            out[i] = p
-    return out
+        for i, z in zip(held, head.logits(vecs[held])):
+            rows[i] = (z, head.labels)
+    known = [i for i, (z, labels) in enumerate(rows) if y[i] in labels and len(labels) > 1]  # a fold may lack a label
+    t = fit_temperature([rows[i][0] for i in known], [rows[i][1].index(y[i]) for i in known])
+    answers = []
+    for z, labels in rows:
+        p = _softmax(z[None] / t)[0] if len(labels) > 1 else np.ones(1)
+        answers.append((labels[int(p.argmax())], float(p.max())))
+    return CrossFit(answers, t)
 
 # %% ../nbs/05_select.ipynb #60ec2848
 @lru_cache(maxsize=1)
@@ -297,14 +324,15 @@ def _head_save(self: LabelHead, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / "head.npz", coef=self.coef, intercept=self.intercept)
-    meta = {"kind": self.kind, "model": HEAD, "labels": self.labels, "input": "last user turn"}
+    meta = {"kind": self.kind, "model": HEAD, "labels": self.labels, "input": "last user turn",
+            "temperature": self.temperature}
     (out / "head.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     return out
 
 def _head_load(cls, out_dir, embedder=None) -> LabelHead:
     meta = json.loads((Path(out_dir) / "head.json").read_text())
     with np.load(Path(out_dir) / "head.npz", allow_pickle=False) as z:
-        return cls(meta["labels"], z["coef"], z["intercept"], embedder)
+        return cls(meta["labels"], z["coef"], z["intercept"], embedder, meta.get("temperature", 1.0))
 
 LabelHead.answer, LabelHead.save = _head_answer, _head_save
 LabelHead.load = classmethod(_head_load)
@@ -464,11 +492,13 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     X = np.vstack([train_vecs, name_vecs]) if names else train_vecs
     t0 = time.perf_counter()
     head = LabelHead.fit(X, y + names, embedder=embedder)
-    oof = cross_fit(train_vecs, y, name_vecs, names)
+    cf = cross_fit(train_vecs, y, name_vecs, names)
+    head.temperature = cf.temperature                    # held-out and out-of-fold answers on one scale
     fit_s = time.perf_counter() - t0                     # the head's training cost (embeddings are S4's anyway)
-    res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (oof, list(train)))
+    res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (cf.answers, list(train)))
+    res["fitted"]["temperature"] = cf.temperature
     res["fitted"]["fit_seconds"] = round(fit_s, 2)
-    return head, res, oof
+    return head, res, cf.answers
 
 # %% ../nbs/05_select.ipynb #c96e8152
 def _close(b: dict) -> float: return max(b[m].get("close", 0.0) for m in ("zero_shot", "few_shot"))
