@@ -37,6 +37,9 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     head_ids = [int(c) for c, e in sel.items() if e["model"] == HEAD]
     assert set(cal.filter(pl.col("cluster").is_in(head_ids))["part"]) == {"val", "crossfit"}   # S4's out-of-fold answers join
     assert {e["model"] for e in sel.values() if e["format"] == "tool_call"} == {"smollm2-135m-instruct"}
+    tools = [c for c, e in sel.items() if e["format"] == "tool_call"]
+    assert tools and all(sel[c]["constrained"] and sel[c]["max_calls"] >= 1 for c in tools)     # decoded within the schema
+    assert all(rc["clusters"][c]["constrained"] for c in tools if "calibration" in rc["clusters"][c])
     served = pl.read_parquet(rd / "eval" / "predictions.parquet").filter(pl.col("route") == "slm")
     assert served["slm_valid"].all() and served["pred_cluster"].cast(pl.String).is_in([c for c, e in rc["clusters"].items() if e["route"] == "slm"]).all()
     html = (rd / "report.html").read_text()
