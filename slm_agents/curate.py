@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_curate.ipynb #10915e71
 from __future__ import annotations
-import hashlib, json, logging, re
+import hashlib, json, logging, re, secrets
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans',
-           'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'Pseudonymiser', 'text_slots', 'set_slots',
-           'propagate', 'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report',
+           'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'shift_date', 'Pseudonymiser', 'text_slots',
+           'set_slots', 'propagate', 'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report',
            'pseudonymise_texts', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
@@ -245,18 +245,52 @@ def _pii_chars(records, predictions):
         tp += len(g & p); n_g += len(g); n_p += len(p)
     return _prf(tp, n_p, tp, n_g)
 
+# %% ../nbs/03_curate.ipynb #4d47018d
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%m/%d/%Y", "%d.%m.%Y", "%B %d, %Y", "%B %d %Y", "%b %d, %Y", "%b %d %Y",
+                 "%d %B %Y", "%d %b %Y", "%d of %B %Y", "%d of %B, %Y", "%B %d", "%d %B", "%d of %B", "%B %Y")
+_ORDINAL = re.compile(r"(?<=\d)(st|nd|rd|th)\b", re.I)
+
+def _suffix(day: int) -> str:
+    return "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+
+def shift_date(value: str, days: int) -> str | None:
+    "`value` moved by `days` in its own format (padding, month-name case, ordinal suffix kept); None if not a date."
+    from datetime import datetime, timedelta
+    v = " ".join(value.split())
+    bare = _ORDINAL.sub("", v)
+    for f in _DATE_FORMATS:
+        try: d = datetime.strptime(bare, f)
+        except ValueError: continue
+        new = d + timedelta(days=days)
+        unpadded = re.search(r"(?<!\d)0\d", bare) is None
+        out = new.strftime(f.replace("%d", "%-d").replace("%m", "%-m") if unpadded else f)
+        if bare.islower(): out = out.lower()
+        if bare != v and "%d" in f:                       # an ordinal day: 5th stays an ordinal
+            out = re.sub(rf"(?<!\d){new.day}(?!\d)", f"{new.day}{_suffix(new.day)}", out, count=1)
+        return out
+    return None
+
 # %% ../nbs/03_curate.ipynb #84a5db5a
 class Pseudonymiser:
-    "Replace PII spans with `<TYPE_n>`, the same value always getting the same pseudonym."
-    def __init__(self): self.map, self.counts = {}, Counter()
+    "Replace PII spans with `<TYPE_n>` (dates: shifted), the same value always getting the same pseudonym."
+    def __init__(self, salt: str = ""):
+        self.map, self.counts = {}, Counter()
+        self.days = 1 + int(hashlib.sha256(salt.encode()).hexdigest(), 16) % 364
+
     def name(self, type_: str, value: str) -> str:
         key = (type_, " ".join(value.split()).casefold())
-        if key not in self.map:
-            self.counts[type_] += 1; self.map[key] = f"<{type_}_{self.counts[type_]}>"
+        if key not in self.map and type_ == "DATE_TIME":
+            self.map[key] = shift_date(value, self.days)
+        if self.map.get(key) is None:
+            self.counts[type_] += 1
+            self.map[key] = f"<{type_}_{self.counts[type_]}>"
         return self.map[key]
+
     def apply(self, text: str, spans: list[Span]) -> str:
         out, at = [], 0
-        for s in spans: out += [text[at:s.start], self.name(s.type, text[s.start:s.end])]; at = s.end
+        for s in spans:
+            out += [text[at:s.start], self.name(s.type, text[s.start:s.end])]
+            at = s.end
         return "".join(out + [text[at:]])
 
 # %% ../nbs/03_curate.ipynb #ec564057
@@ -324,34 +358,37 @@ def _put(o, path, v): _get(o, path[:-1])[path[-1]] = v
 
 # %% ../nbs/03_curate.ipynb #6a7c0420
 def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> list[list[Span]]:
-    "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`."
+    "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`, one type per value."
     values = {}
     for t, ss in zip(texts, spans):
         for s in ss:
-            v = t[s.start:s.end].strip()
-            if len(v) >= min_chars: values.setdefault(v.casefold(), s)
+            v = t[s.start:s.end].strip().casefold()
+            if len(v) >= min_chars and (v not in values or s.score > values[v].score): values[v] = s
     if not values: return spans
-    words = sorted(values, key=len, reverse=True)
-    pat = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, words)) + r")(?!\w)", re.I)
+    pat = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(values, key=len, reverse=True))) + r")(?!\w)", re.I)
     out = []
     for t, ss in zip(texts, spans):
+        own = [values.get(t[s.start:s.end].strip().casefold(), s) for s in ss]     # the value's type, wherever found
+        own = [Span(s.start, s.end, v.type, s.score) for s, v in zip(ss, own)]
         extra = [Span(m.start(), m.end(), values[m.group(0).casefold()].type, values[m.group(0).casefold()].score)
                  for m in pat.finditer(t)]
-        out.append(_resolve(list(ss) + extra) if extra else ss)
+        out.append(_resolve(own + extra))
     return out
 
 # %% ../nbs/03_curate.ipynb #9d1a2e99
 def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: float = 0.35, entities=None,
-                       scope: str = "record", skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1) -> tuple[list[dict], Counter]:
+                       scope: str = "record", skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1,
+                       salt: str | None = None) -> tuple[list[dict], Counter]:
     "Rows (CALL_SCHEMA dicts) with PII replaced by consistent pseudonyms, and PII counts per type."
+    salt = secrets.token_hex(16) if salt is None else salt     # secret: dates shifted by it cannot be shifted back
     if scope not in ("record", "dataset"): raise ValueError("scope must be 'record' or 'dataset'")
     calls = [{**r, "request": json.loads(r["request"]), "response": json.loads(r["response"]) if r["response"] else None} for r in rows]
     slots = [text_slots(c, skip_roles) for c in calls]
     uniq = list(dict.fromkeys(t for s in slots for _, t in s))
     found = dict(zip(uniq, detect_pii(uniq, config, threshold, entities, progress=progress, n_jobs=n_jobs)))
-    shared, counts, out = Pseudonymiser(), Counter(), []
+    shared, counts, out = Pseudonymiser(salt), Counter(), []
     for c, s in zip(calls, slots):
-        ps = shared if scope == "dataset" else Pseudonymiser()
+        ps = shared if scope == "dataset" else Pseudonymiser(salt + str(c.get("call_id")))
         texts = [t for _, t in s]
         spans = propagate(texts, [found[t] for t in texts])
         for ss in spans: counts.update(x.type for x in ss)
