@@ -274,12 +274,12 @@ class LabelHead:
 
 # %% ../nbs/05_select.ipynb #ccb89b49
 def fit_temperature(logits: list[np.ndarray], truth: list[int]) -> float:
-    "The temperature that makes the true labels (`truth[i]`, an index into `logits[i]`) most likely."
+    "The temperature ≥ 1 that makes the true labels (`truth[i]`, an index into `logits[i]`) most likely."
     from scipy.optimize import minimize_scalar
     if not logits: return 1.0
     def nll(log_t):
         return -sum(np.log(_softmax(z[None] / np.exp(log_t))[0, y] + 1e-12) for z, y in zip(logits, truth))
-    return round(float(np.exp(minimize_scalar(nll, bounds=(-3, 4), method="bounded").x)), 4)
+    return round(float(np.exp(minimize_scalar(nll, bounds=(0, 4), method="bounded").x)), 4)
 
 @dataclass
 class CrossFit:
