@@ -359,13 +359,16 @@ def _put(o, path, v): _get(o, path[:-1])[path[-1]] = v
 # %% ../nbs/03_curate.ipynb #6a7c0420
 def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> list[list[Span]]:
     "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`, one type per value."
-    values = {}
+    values, surface = {}, {}
     for t, ss in zip(texts, spans):
         for s in ss:
-            v = t[s.start:s.end].strip().casefold()
-            if len(v) >= min_chars and (v not in values or s.score > values[v].score): values[v] = s
+            v = t[s.start:s.end].strip()
+            k = v.casefold()
+            if len(v) >= min_chars and (k not in values or s.score > values[k].score): values[k], surface[k] = s, v
     if not values: return spans
-    pat = re.compile(r"(?<!\w)(?:" + "|".join(map(re.escape, sorted(values, key=len, reverse=True))) + r")(?!\w)", re.I)
+    # a short value ("US", "CA") is matched in its own case only: the word "us" is not the country
+    alts = [f"(?i:{re.escape(k)})" if len(k) > 3 else re.escape(surface[k]) for k in sorted(values, key=len, reverse=True)]
+    pat = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
     out = []
     for t, ss in zip(texts, spans):
         own = [values.get(t[s.start:s.end].strip().casefold(), s) for s in ss]     # the value's type, wherever found

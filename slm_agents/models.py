@@ -362,14 +362,18 @@ def _compiler(tok, vocab_size: int):
     return _COMPILERS[key][1]
 
 def matcher(tok, c: Constraint | None, vocab_size: int):
-    "A fresh grammar matcher for one answer under `c`; None when `c` is None."
+    "A fresh grammar matcher for one answer under `c`; None when `c` is None or cannot be compiled (then it is free)."
     if c is None: return None
     import xgrammar as xgr
     comp = _compiler(tok, vocab_size)
-    if c.choices is not None:
-        g = comp.compile_grammar("root ::= " + " | ".join(json.dumps(x, ensure_ascii=False) for x in c.choices))
-    else:
-        g = comp.compile_json_schema(c.schema, any_whitespace=False, separators=(", ", ": "))
+    try:
+        if c.choices is not None:
+            g = comp.compile_grammar("root ::= " + " | ".join(json.dumps(x, ensure_ascii=False) for x in c.choices))
+        else:
+            g = comp.compile_json_schema(c.schema, any_whitespace=False, separators=(", ", ": "))
+    except (RuntimeError, ValueError) as e:         # a schema xgrammar cannot compile: this answer is decoded free
+        log.warning("answer decoded free: its constraint does not compile (%s)", str(e)[:200])
+        return None
     return xgr.GrammarMatcher(g)
 
 # %% ../nbs/05a_models.ipynb #483a629b
