@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np, polars as pl
 from slm_agents.cluster import embed_texts, task_parts
 from slm_agents.router import heldout_part
-from slm_agents.select import (LabelHead, MAX_NEW, calibrate, cross_fit, head_classes, head_scores, label_text,
+from slm_agents.select import (LabelHead, MAX_NEW, calibrate, fit_scaled_head, head_classes, head_scores, label_text,
                                shared_embedder, target_text)
 
 def site(path: str, task: str) -> dict[str, list[dict]]:
@@ -59,11 +59,9 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
     tv, y = embed_texts(emb, users(parts["train"])), head_classes(answers, "label")
     names = sorted(set(answers)) if label_names else []
     nv = embed_texts(emb, [label_text(n) for n in names]) if names else None
-    head = LabelHead.fit(np.vstack([tv, nv]) if names else tv, y + names, embedder=emb)
+    head, cf = fit_scaled_head(tv, y, nv, names, emb)     # the head and its cross-fitted answers, at one temperature
     fit_s = time.perf_counter() - t0
     labels = set(answers)
-    cf = cross_fit(tv, y, nv, names)
-    head.temperature = cf.temperature                 # held-out and out-of-fold answers on one scale
     v, t = (head_scores(head.predict(embed_texts(emb, users(parts[n]))), parts[n], "label", labels) for n in ("val", "test"))
     cal_on = {k: list(v[k]) for k in v}
     if crossfit:

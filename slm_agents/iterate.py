@@ -148,16 +148,13 @@ def verdict(cid: int, entry: dict, before: dict, now: dict, n_train: int, cfg: I
 def fit_head(out_dir, cid: int, rows: list[dict]):
     "A label head on `rows` (label names as extra examples), saved with its cross-fitted answers under `out_dir/heads`."
     from slm_agents.cluster import embed_texts
-    from slm_agents.select import (LabelHead, _last_user, cross_fit, head_classes, label_text, save_crossfit,
-                                   shared_embedder)
+    from slm_agents.select import _last_user, fit_scaled_head, head_classes, label_text, save_crossfit, shared_embedder
     emb = shared_embedder()
     answers = [target_text(json.loads(r["response"])) for r in rows]
     y, names = head_classes(answers, "label"), sorted(set(answers))
     vecs = embed_texts(emb, [_last_user(json.loads(r["request"])) for r in rows])
     name_vecs = embed_texts(emb, [label_text(n) for n in names])
-    head = LabelHead.fit(np.vstack([vecs, name_vecs]), y + names, embedder=emb)
-    cf = cross_fit(vecs, y, name_vecs, names)
-    head.temperature = cf.temperature
+    head, cf = fit_scaled_head(vecs, y, name_vecs, names, emb)
     save_crossfit(head.save(Path(out_dir) / "heads" / str(cid)), rows, cf.answers)
 
 # %% ../nbs/11_iterate.ipynb #882d4300

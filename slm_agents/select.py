@@ -22,9 +22,10 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PAR
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
            'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
-           'cross_fit', 'shared_embedder', 'judge_client', 'free_text_metric', 'judge_match', 'timed_generate',
-           'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate', 'head_scores',
-           'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'run_select', 'selection_table']
+           'cross_fit', 'fit_scaled_head', 'shared_embedder', 'judge_client', 'free_text_metric', 'judge_match',
+           'timed_generate', 'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate',
+           'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'run_select',
+           'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -307,6 +308,14 @@ def cross_fit(vecs: np.ndarray, y: list[str], extra_vecs=None, extra_y=(), k: in
         answers.append((labels[int(p.argmax())], float(p.max())))
     return CrossFit(answers, t)
 
+def fit_scaled_head(vecs: np.ndarray, y: list[str], name_vecs=None, names=(), embedder=None) -> tuple[LabelHead, CrossFit]:
+    "A head on `vecs`/`y` (the label names as extra examples), at the temperature of its cross-fitted answers; and those."
+    X = vecs if name_vecs is None else np.vstack([vecs, name_vecs])
+    head = LabelHead.fit(X, list(y) + list(names), embedder=embedder)
+    cf = cross_fit(vecs, y, name_vecs, names)
+    head.temperature = cf.temperature                    # held-out and out-of-fold answers on one scale
+    return head, cf
+
 # %% ../nbs/05_select.ipynb #60ec2848
 @lru_cache(maxsize=1)
 def shared_embedder():
@@ -489,11 +498,8 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     y = head_classes(answers, fmt)
     names = sorted(set(answers)) if fmt == "label" and label_names else []
     name_vecs = embed_texts(embedder, [label_text(n) for n in names]) if names else None
-    X = np.vstack([train_vecs, name_vecs]) if names else train_vecs
     t0 = time.perf_counter()
-    head = LabelHead.fit(X, y + names, embedder=embedder)
-    cf = cross_fit(train_vecs, y, name_vecs, names)
-    head.temperature = cf.temperature                    # held-out and out-of-fold answers on one scale
+    head, cf = fit_scaled_head(train_vecs, y, name_vecs, names, embedder)
     fit_s = time.perf_counter() - t0                     # the head's training cost (embeddings are S4's anyway)
     res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (cf.answers, list(train)))
     res["fitted"]["temperature"] = cf.temperature
@@ -589,10 +595,10 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
                        f"{target:.0%} of the LLM's quality (bar {min_head_coverage:.0%}); decoders not measured")
                 out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}
                 continue
+        cons = constraints_of(entry, [json.loads(r["request"]) for r in test], labels)
         for spec in specs:
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
-            cons = constraints_of(entry, [json.loads(r["request"]) for r in test], labels)
             entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
                                                           max_prompt_tokens, cap, cons)
         name, why = choose_decoder(entry["baselines"], min_valid)
