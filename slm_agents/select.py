@@ -18,14 +18,14 @@ from .review import check_final, read_review
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'CLOSE', 'MODES',
+__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
            'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
            'cross_fit', 'fit_scaled_head', 'shared_embedder', 'judge_client', 'free_text_metric', 'judge_match',
-           'timed_generate', 'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate',
-           'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'run_select',
-           'selection_table']
+           'timed_answers', 'evaluate_candidates', 'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score',
+           'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
+           'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -376,46 +376,65 @@ def judge_match(question: str, pred: str, ref: str) -> float:
     return float((out["choices"][0]["message"].get("content") or "").strip().lower().startswith("yes"))
 
 # %% ../nbs/05_select.ipynb #22488aa7
+MODES = ("zero_shot", "few_shot")
+
 def _baseline_prompt(tok, request: dict, shots, max_tokens: int | None) -> str:
     msgs = few_shot_messages(request, shots) if shots else render_messages(request)
     return prompt_text(tok, fit_messages(tok, msgs, max_tokens))
 
-def timed_generate(model, tok, prompts: list[str], max_new: int, batch_size: int = 8,
-                   max_seconds: float | None = None, constraints: list | None = None) -> tuple[list[str], float]:
-    "(answers, seconds per answer) for as many `prompts` as fit in `max_seconds`, timed on a first pair of calls."
-    cons = constraints or [None] * len(prompts)
-    t0 = time.perf_counter()
-    outs = generate(model, tok, prompts[:2], max_new, batch_size, constraints=cons[:2])
-    per_call = (time.perf_counter() - t0) / max(1, len(outs))
-    n = len(prompts)
-    if max_seconds: n = max(2, min(n, 2 + int((max_seconds - per_call * 2) / max(per_call, 1e-6))))
-    if n > 2: outs += generate(model, tok, prompts[2:n], max_new, batch_size, constraints=cons[2:n])
-    return outs, (time.perf_counter() - t0) / max(1, len(outs))
+def timed_answers(jobs: dict, n: int, max_seconds: float | None = None) -> tuple[dict, dict]:
+    "Each job's answers to the same first calls, as many as all jobs together answer in `max_seconds`."
+    outs = {k: [] for k in jobs}
+    secs = {k: 0.0 for k in jobs}
+    def extend(hi):
+        for k, answer in jobs.items():
+            t0 = time.perf_counter()
+            outs[k] += answer(len(outs[k]), hi)
+            secs[k] += time.perf_counter() - t0
+    extend(min(2, n))                                   # a first pair of calls times every job
+    if max_seconds is not None:
+        per_set = sum(secs[k] / max(1, len(outs[k])) for k in jobs)
+        more = int((max_seconds - sum(secs.values())) / max(per_set, 1e-6))
+        n = min(n, max(2, 2 + more))
+    extend(n)
+    return outs, {k: secs[k] / max(1, len(outs[k])) for k in jobs}
 
-def _time_cap(cards: dict, budget, share: float, n_candidates: int, min_train: int) -> float | None:
-    "Seconds one candidate may spend on one cluster: `share` of the run's budget over the clusters large enough to try."
-    if not budget: return None
-    n = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train) or 1
-    return budget * 60 * share / n / max(1, n_candidates)
 
+# %% ../nbs/05_select.ipynb #7c36de47
 CLOSE = 0.9    # an answer scoring 90 % of the LLM's: closing half its gap reaches the 95 % bar
+
+def _baseline(fmt, outs, rows, labels, per_call: float, shots: int) -> dict:
+    "Score, valid rate, share `CLOSE` to the LLM's answer, seconds per call of one model's answers `outs` to `rows`."
+    scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
+    close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
+    mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
+    return {"score": mean([s for s, _ in scored]), "valid": mean([v for _, v in scored]), "n": len(scored),
+            "close": mean(close), "close_calls": [int(x) for x in close],
+            "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "", "shots": shots}
+
+def _answerer(model, tok, prompts, max_new, batch_size, cons):
+    return lambda lo, hi: generate(model, tok, prompts[lo:hi], max_new, batch_size, constraints=cons[lo:hi]) if hi > lo else []
+
+def evaluate_candidates(models: dict, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
+                        max_seconds: float | None = None, constraints: list | None = None) -> dict:
+    "Zero- and few-shot baselines of every candidate in `models` (name: (model, tok)) on the same held-out calls."
+    cons = constraints or [None] * len(rows)
+    jobs = {}
+    for name, (model, tok) in models.items():
+        for mode in MODES:
+            prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
+                       for r, s in zip(rows, shots)]
+            jobs[name, mode] = _answerer(model, tok, prompts, MAX_NEW[fmt], batch_size, cons)
+    outs, per_call = timed_answers(jobs, len(rows), max_seconds)
+    k = len(shots[0]) if shots else 0
+    return {name: {m: _baseline(fmt, outs[name, m], rows, labels, per_call[name, m], k if m == "few_shot" else 0)
+                   for m in MODES} for name in models}
 
 def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
                        max_seconds: float | None = None, constraints: list | None = None) -> dict:
-    "Zero- and few-shot score, valid rate, share of answers `CLOSE` to the LLM's, seconds per call of one model on `rows`."
-    res = {}
-    for mode in ("zero_shot", "few_shot"):
-        prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
-                   for r, s in zip(rows, shots)]
-        outs, per_call = timed_generate(model, tok, prompts, MAX_NEW[fmt], batch_size, max_seconds and max_seconds / 2, constraints)
-        scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
-        close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
-        res[mode] = {"score": round(float(np.mean([s for s, _ in scored])), 4) if scored else 0.0,
-                     "valid": round(float(np.mean([v for _, v in scored])), 4) if scored else 0.0, "n": len(scored),
-                     "close": round(float(np.mean(close)), 4) if close else 0.0, "close_calls": [int(x) for x in close],
-                     "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "",
-                     "shots": len(shots[0]) if mode == "few_shot" and shots else 0}
-    return res
+    "One candidate's zero- and few-shot baselines (`evaluate_candidates` of it alone)."
+    return evaluate_candidates({"it": (model, tok)}, fmt, rows, shots, labels, batch_size, max_prompt_tokens,
+                               max_seconds, constraints)["it"]
 
 # %% ../nbs/05_select.ipynb #ae4c1797
 def most_calls(answers: list[str]) -> int | None:
@@ -507,8 +526,6 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     return head, res, cf.answers
 
 # %% ../nbs/05_select.ipynb #c96e8152
-MODES = ("zero_shot", "few_shot")
-
 def _close(b: dict, n: int | None = None) -> float:
     "A candidate's share of answers close to the LLM's (zero- or few-shot), on the first `n` calls where it kept them."
     def share(r):
@@ -560,9 +577,12 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
     models, embedder, out = {}, embedder or shared_embedder(), {}
     shutil.rmtree(run_dir / "heads", ignore_errors=True)
     (run_dir / "heads").mkdir()
-    cap = _time_cap(cards, budget, budget_share, len(specs), min_train)
+    left = budget * 60 * budget_share if budget else None      # seconds S4's candidates may still spend
+    todo = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train)
     for cid, card in sorted(cards.items()):
-        fmt = card["format"]["dominant"]; entry = {"format": fmt, "size": card["size"]}
+        fmt = card["format"]["dominant"]
+        entry = {"format": fmt, "size": card["size"]}
+        todo -= cid >= 0 and card["size"] >= min_train
         rows = [r for r in calls.filter(pl.col("cluster") == cid).sort("call_id").iter_rows(named=True)]
         train = [r for r in rows if split_of(r) == "train"]
         heldout = [r for r in rows if split_of(r) == "test"]
@@ -599,8 +619,10 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
         for spec in specs:
             name = getattr(spec, "name", str(spec))
             if name not in models: models[name] = load(spec)
-            entry["baselines"][name] = evaluate_candidate(*models[name], fmt, test, shots, labels, batch_size,
-                                                          max_prompt_tokens, cap, cons)
+        t0 = time.perf_counter()
+        cap = None if left is None else left / (todo + 1)
+        entry["baselines"] |= evaluate_candidates(models, fmt, test, shots, labels, batch_size, max_prompt_tokens, cap, cons)
+        if left is not None: left = max(0.0, left - (time.perf_counter() - t0))
         name, why = choose_decoder(entry["baselines"], min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
         out[str(cid)] = entry
