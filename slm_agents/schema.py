@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_schema.ipynb #fbfd3698
 from __future__ import annotations
-import hashlib, json, logging
+import errno, hashlib, json, logging, math, os, stat, uuid
+from contextlib import contextmanager
 from collections import Counter
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'JSON_FIELDS', 'CALL_SCHEMA', 'QUARANTINE_SCHEMA', 'EVAL_ONLY', 'ROLES', 'INT64_MAX', 'RAW_KEEP',
            'LOG_SUFFIXES', 'Call', 'call_messages', 'call_tools', 'call_output', 'call_tool_calls', 'to_row',
            'from_row', 'calls_frame', 'iter_calls', 'RecordError', 'normalise', 'read_jsonl', 'read_parquet',
-           'read_calls', 'write_calls', 'write_jsonl', 'ingest']
+           'read_calls', 'private_dir', 'private_file', 'write_calls', 'write_jsonl', 'ingest']
 
 # %% ../nbs/00_schema.ipynb #69ad755f
 JSON_FIELDS = ("request", "response", "tags")
@@ -125,7 +126,10 @@ def _num(v, name, kind):
     ok = isinstance(v, int) if kind is int else isinstance(v, (int, float))
     if not ok or isinstance(v, bool) or v < 0 or v != v: raise RecordError(f"{name} is not a non-negative number")
     if kind is int and v > INT64_MAX: raise RecordError(f"{name} is out of the 64-bit range")
-    return kind(v)
+    try: x = kind(v)
+    except OverflowError: raise RecordError(f"{name} is not a finite number") from None
+    if not math.isfinite(x): raise RecordError(f"{name} is not a finite number")   # 1e400 parses as inf
+    return x
 
 def _str(v, name, default=""):
     if v is None: return default
@@ -182,6 +186,26 @@ def _lines(f, limit: int):
             while (more := f.readline(1 << 20)) and not more.endswith(b"\n"): pass   # skip the rest unread
         yield i, raw, whole
 
+def _open_log(path):
+    "The regular file at `path` opened for binary reading, never through a symbolic link; `OSError` otherwise."
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)    # a FIFO does not block the open
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode): raise OSError(errno.EINVAL, "not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+def _file_reason(e: OSError) -> str:
+    "The quarantine reason for a log file that cannot be opened or read."
+    if e.errno == errno.ELOOP: return "symbolic link: not followed"
+    if e.errno == errno.EINVAL and e.strerror == "not a regular file": return "not a regular file"
+    return f"unreadable file: {e.strerror or type(e).__name__}"
+
+def _frames(rows, bad) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
+
 def _record(raw: bytes, line: int) -> dict:
     "A call row from one JSONL line, or `RecordError`."
     if line == 1 and raw.startswith(b"\xef\xbb\xbf"): raw = raw[3:]            # a UTF-8 byte-order mark
@@ -200,71 +224,125 @@ def _reason(e: Exception) -> str:
 def read_jsonl(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
     "Calls and quarantine from an OpenAI-style or data-flywheel JSONL file."
     rows, bad = [], []
-    with open(path, "rb") as f:
-        for i, raw, whole in _lines(f, max_record_bytes):
-            if not raw.strip(): continue
-            try:
-                if not whole or len(raw.rstrip(b"\r\n")) > max_record_bytes:
-                    raise RecordError(f"record over {max_record_bytes} bytes")
-                rows.append(_record(raw, i))
-            except Exception as e:                       # one bad record never stops the others
-                bad.append(_quarantine_row(path, i, _reason(e), raw))
-    return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
+    try: f = _open_log(path)
+    except OSError as e: return _frames(rows, [_quarantine_row(path, None, _file_reason(e), "")])
+    with f:
+        try:
+            for i, raw, whole in _lines(f, max_record_bytes):
+                if not raw.strip(): continue
+                try:
+                    if not whole or len(raw.rstrip(b"\r\n")) > max_record_bytes:
+                        raise RecordError(f"record over {max_record_bytes} bytes")
+                    rows.append(_record(raw, i))
+                except Exception as e:                   # one bad record never stops the others
+                    bad.append(_quarantine_row(path, i, _reason(e), raw))
+        except OSError as e:                             # a read error: the records before it are kept
+            bad.append(_quarantine_row(path, None, _file_reason(e), ""))
+    return _frames(rows, bad)
+
 
 # %% ../nbs/00_schema.ipynb #c08548dd
-def read_parquet(path) -> tuple[pl.DataFrame, pl.DataFrame]:
-    "Calls and quarantine from a Parquet file of call rows."
-    try: df = pl.read_parquet(path)
-    except Exception as e:
-        return calls_frame([]), pl.DataFrame([_quarantine_row(path, None, f"unreadable parquet: {type(e).__name__}", "")],
-                                             schema=QUARANTINE_SCHEMA, orient="row")
-    rows, bad = [], []
-    for i, r in enumerate(df.iter_rows(named=True), 1):
-        try:
-            o = dict(r)
-            for k in JSON_FIELDS:
-                if isinstance(o.get(k), str): o[k] = json.loads(o[k])
-            rows.append(normalise(o))
-        except Exception as e:                           # one bad row never stops the others
-            reason = f"malformed JSON: {e.msg}" if isinstance(e, json.JSONDecodeError) else _reason(e)
-            bad.append(_quarantine_row(path, i, reason, json.dumps(r, default=str)))
-    return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
+def _parquet_row(r: dict, max_record_bytes: int) -> tuple[dict, str]:
+    "A call row from one Parquet row and the row as JSON text, or `RecordError`."
+    raw = json.dumps(r, default=str, ensure_ascii=False)
+    if len(raw.encode()) > max_record_bytes: raise RecordError(f"record over {max_record_bytes} bytes")
+    o = dict(r)
+    try:
+        for k in JSON_FIELDS:
+            if isinstance(o.get(k), str): o[k] = json.loads(o[k])
+    except json.JSONDecodeError as e: raise RecordError(f"malformed JSON: {e.msg}") from None
+    return normalise(o), raw
+
+def read_parquet(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
+    "Calls and quarantine from a Parquet file of call rows, read one row group at a time."
+    import pyarrow.parquet as pq
+    rows, bad, i = [], [], 0
+    try: f = _open_log(path)
+    except OSError as e: return _frames(rows, [_quarantine_row(path, None, _file_reason(e), "")])
+    with f:
+        try: pf = pq.ParquetFile(f)
+        except Exception as e:
+            return _frames(rows, [_quarantine_row(path, None, f"unreadable parquet: {type(e).__name__}", "")])
+        for g in range(pf.num_row_groups):
+            try: part = pl.from_arrow(pf.read_row_group(g))
+            except Exception as e:
+                bad.append(_quarantine_row(path, None, f"unreadable parquet row group {g}: {type(e).__name__}", ""))
+                i += pf.metadata.row_group(g).num_rows
+                continue
+            for r in part.iter_rows(named=True):
+                i += 1
+                try: rows.append(_parquet_row(r, max_record_bytes)[0])
+                except Exception as e:                   # one bad row never stops the others
+                    bad.append(_quarantine_row(path, i, _reason(e), json.dumps(r, default=str)))
+    return _frames(rows, bad)
 
 # %% ../nbs/00_schema.ipynb #5caa8101
 LOG_SUFFIXES = {".jsonl": read_jsonl, ".json": read_jsonl, ".ndjson": read_jsonl, ".parquet": read_parquet}
 
+def _log_paths(folder: Path) -> tuple[list[Path], list[dict]]:
+    "Paths named like logs under `folder`, and a quarantine row per link to a folder and per folder not listed."
+    named, skipped = [], []
+    def unlisted(e: OSError): skipped.append(_quarantine_row(e.filename, None, _file_reason(e), ""))
+    for root, dirs, files in os.walk(folder, onerror=unlisted):        # never into a linked folder
+        for n in dirs + files:
+            p = Path(root) / n
+            if p.suffix in LOG_SUFFIXES: named.append(p)               # a link among them: its reader says so
+            elif n in dirs and p.is_symlink():
+                skipped.append(_quarantine_row(p, None, "symbolic link: not followed", ""))
+    return sorted(named), skipped
+
+# %% ../nbs/00_schema.ipynb #69bcd757
 def read_calls(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
     "Calls and quarantine from a log file or a folder of them (.jsonl/.json/.ndjson/.parquet)."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f"no log at {path}")
-    named = sorted(p for p in path.rglob("*") if p.suffix in LOG_SUFFIXES) if path.is_dir() else [path]
-    if not named: raise ValueError(f"no .jsonl/.json/.ndjson/.parquet logs under {path}")
-    files = [p for p in named if p == path or (p.is_file() and not p.is_symlink())]
-    skipped = [_quarantine_row(p, None, "symbolic link: not followed" if p.is_symlink() else "not a regular file", "")
-               for p in named if p not in files]
-    parts = [read_parquet(p) if p.suffix == ".parquet" else read_jsonl(p, max_record_bytes) for p in files]
-    parts.append((calls_frame([]), pl.DataFrame(skipped, schema=QUARANTINE_SCHEMA, orient="row")))
+    if not os.path.lexists(path): raise FileNotFoundError(f"no log at {path}")
+    if path.is_symlink(): raise ValueError(f"{path} is a symbolic link: not followed; give the path it points to")
+    named, skipped = _log_paths(path) if path.is_dir() else ([path], [])
+    if not named and not skipped: raise ValueError(f"no .jsonl/.json/.ndjson/.parquet logs under {path}")
+    parts = [LOG_SUFFIXES.get(p.suffix, read_jsonl)(p, max_record_bytes) for p in named]
+    parts.append(_frames([], skipped))
     calls = pl.concat([c for c, _ in parts]).with_row_index("_i")
     dup = calls.filter(pl.col("call_id").is_duplicated() & (pl.col("_i") != pl.col("_i").min().over("call_id")))
-    qdup = pl.DataFrame([_quarantine_row("read_calls", None, "duplicate call_id", "", r["call_id"]) for r in dup.iter_rows(named=True)],
-                        schema=QUARANTINE_SCHEMA, orient="row")
+    qdup = [_quarantine_row("read_calls", None, "duplicate call_id", "", r["call_id"])
+            for r in dup.iter_rows(named=True)]
     calls = calls.filter(~pl.col("_i").is_in(dup["_i"].implode())).drop("_i")
-    quar = pl.concat([q for _, q in parts] + [qdup])
-    log.info("read %d calls from %d file(s); quarantined %d: %s", len(calls), len(files), len(quar),
+    quar = pl.concat([q for _, q in parts] + [_frames([], qdup)[1]])
+    log.info("read %d calls from %d file(s); quarantined %d: %s", len(calls), len(named), len(quar),
              dict(Counter(quar["reason"].to_list())))
     return calls, quar
 
 # %% ../nbs/00_schema.ipynb #0dab39a4
+def private_dir(folder) -> Path:
+    "`folder`, created with any missing parents, each new one readable by its owner only (0700)."
+    folder = Path(folder)
+    for d in reversed([folder, *folder.parents]):
+        if not d.exists(): d.mkdir(mode=0o700, exist_ok=True)
+    return folder
+
+@contextmanager
+def private_file(path, mode: str = "wb", **kw):
+    "A file to write at `path`: made 0600 beside it (folders 0700), renamed onto `path` when the block succeeds."
+    path = Path(path)
+    tmp = private_dir(path.parent) / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(fd, mode, **kw) as f: yield f
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+# %% ../nbs/00_schema.ipynb #f16228d0
 def write_calls(df: pl.DataFrame, path) -> Path:
-    "Write call (or quarantine) rows to Parquet, creating folders."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(path, compression="zstd")
+    "Write call (or quarantine) rows to Parquet (0600), creating folders (0700)."
+    path = Path(path)
+    with private_file(path) as f: df.write_parquet(f, compression="zstd")
     return path
 
 def write_jsonl(df: pl.DataFrame, path) -> Path:
-    "Write calls as OpenAI-style JSONL (JSON fields inline, `ts` ISO-8601) that any tool can read."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
+    "Write calls as OpenAI-style JSONL (JSON fields inline, `ts` ISO-8601) that any tool can read; 0600."
+    path = Path(path)
+    with private_file(path, "w", encoding="utf-8") as f:
         for r in df.iter_rows(named=True):
             for k in JSON_FIELDS: r[k] = json.loads(r[k]) if r[k] is not None else None
             r["ts"] = r["ts"].isoformat() if r["ts"] else None

@@ -56,3 +56,42 @@ def test_constrained_tool_calls_name_only_offered_functions_and_parameters(data_
         assert 0 < conf <= 1
     assert finished >= 6
     assert sum(parse_tool_calls(o) is not None for o, _ in free) < finished     # free, fewer of its answers parse
+
+
+def test_a_weight_file_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):
+    "A damaged cached join, a damaged packaged GGUF and a damaged embedder file: each refused, saying what to do."
+    import hashlib
+    import pytest
+    from slm_agents import models
+    from slm_agents.models import ModelSpec, ModelUnavailable, _gguf, embedder_path
+    site = tmp_path / "site"
+    for pkg, name, data in [("fake_parts", "data/part01.bin", b"GGUF-good"), ("fake_gguf", "w.gguf", b"GGUF-good"),
+                            ("fake_embedder", "model/model.safetensors", b"weights")]:
+        (site / pkg / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / pkg / "__init__.py").write_text("")
+        (site / pkg / name).write_bytes(data)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setenv("SLM_AGENTS_CACHE", str(tmp_path / "cache"))
+    good = hashlib.sha256(b"GGUF-good").hexdigest()
+    joined = ModelSpec("fake-joined", 0.0, "MIT", 0, True, gguf_file="fake.gguf", parts=("fake-parts",), sha256=good)
+    shipped = ModelSpec("fake-shipped", 0.0, "MIT", 0, True, package="fake-gguf", gguf_file="w.gguf", sha256=good)
+    monkeypatch.setitem(REGISTRY, joined.name, joined)
+    monkeypatch.setitem(REGISTRY, shipped.name, shipped)
+    pinned = {"model.safetensors": hashlib.sha256(b"weights").hexdigest()}
+    path = join_parts(joined)
+    assert path.read_bytes() == b"GGUF-good" and _gguf(shipped)[1] == "w.gguf"
+    assert embedder_path("fake-embedder", pinned) == site / "fake_embedder" / "model"
+    hashed = []
+    real = models.file_sha256
+    monkeypatch.setattr(models, "file_sha256", lambda p: hashed.append(p) or real(p))
+    join_parts(joined), _gguf(shipped), embedder_path("fake-embedder", pinned)
+    assert hashed == []                                   # unchanged files are not hashed again in one process
+    path.write_bytes(b"GGUF-evil")                        # the same size, other bytes
+    (site / "fake_gguf" / "w.gguf").write_bytes(b"GGUF-evil")
+    (site / "fake_embedder" / "model" / "model.safetensors").write_bytes(b"weighty")
+    with pytest.raises(ModelUnavailable, match="fake.gguf: SHA-256 .* is not the registry's .*delete it to join the parts again"):
+        _gguf(REGISTRY["fake-joined"])
+    with pytest.raises(ModelUnavailable, match="w.gguf: SHA-256 .*reinstall its package"):
+        _gguf(REGISTRY["fake-shipped"])
+    with pytest.raises(ModelUnavailable, match="model.safetensors: SHA-256 .*reinstall fake-embedder"):
+        embedder_path("fake-embedder", pinned)
