@@ -4,24 +4,29 @@
 
 # %% ../nbs/01_capture.ipynb #2a59f313
 from __future__ import annotations
-import atexit, base64, contextlib, contextvars, functools, getpass, inspect, json, os, queue, signal
-import logging, threading, time, uuid, weakref
+import atexit, base64, contextlib, contextvars, fcntl, functools, hashlib, hmac, inspect, io, json, os, pwd
+import logging, queue, signal, threading, time, uuid, weakref
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-import orjson, polars as pl, pyarrow as pa, pyarrow.parquet as pq
+from typing import NamedTuple
+import orjson, polars as pl, pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from .schema import CALL_SCHEMA, calls_frame, write_calls
+from .schema import CALL_SCHEMA, calls_frame
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'KEY_ENV', 'KEY_FILE_ENV', 'ROLES', 'DROP_KWARGS', 'SECRET', 'SEGMENT_SCHEMA', 'StoreError', 'RoleError',
-           'WrongKey', 'generate_keys', 'load_key', 'new_segment_key', 'open_segment_key', 'encrypt_segment',
-           'decrypt_segment', 'CallStore', 'flush_all', 'call_context', 'wrap', 'capture', 'echo_answer', 'LoopbackLLM']
+__all__ = ['log', 'KEY_ENV', 'KEY_FILE_ENV', 'ROLES', 'DROP_KWARGS', 'SECRET', 'PLAIN', 'FORMAT', 'SEGMENT_SCHEMA', 'MANIFEST',
+           'HEALTH_RECHECK_S', 'StoreError', 'RoleError', 'WrongKey', 'generate_keys', 'load_key', 'Session',
+           'Tampered', 'encrypt_segment', 'decrypt_segment', 'CallStore', 'ChainLine', 'flush_all', 'AuditCheck',
+           'call_context', 'wrap', 'capture', 'echo_answer', 'LoopbackLLM']
 
 # %% ../nbs/01_capture.ipynb #1a3650fa
 KEY_ENV, KEY_FILE_ENV = "SLM_AGENTS_KEY", "SLM_AGENTS_KEY_FILE"
@@ -55,16 +60,30 @@ def load_key(key: str | None = None, key_file=None):
     return X25519PrivateKey.from_private_bytes(raw) if kind == "slmpriv" else X25519PublicKey.from_public_bytes(raw)
 
 # %% ../nbs/01_capture.ipynb #fb0c4591
-def _hkdf(shared: bytes) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"slm_agents segment v1").derive(shared)
+def _hkdf(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
-def new_segment_key(pub) -> tuple[bytes, bytes]:
-    "(AES key, ephemeral public bytes) for a new segment sealed to `pub`."
-    eph = X25519PrivateKey.generate()
-    return _hkdf(eph.exchange(pub)), _pub_bytes(eph.public_key())
+@dataclass(frozen=True)
+class Session:
+    "A writer's key agreement with the store key: `id` is its ephemeral public half, `secret` what both ends derive."
+    id: str
+    secret: bytes
 
-def open_segment_key(priv, eph_pub: bytes) -> bytes:
-    return _hkdf(priv.exchange(X25519PublicKey.from_public_bytes(eph_pub)))
+    @classmethod
+    def new(cls, pub) -> Session:
+        "A fresh session sealed to the store's public key (the writer's side)."
+        eph = X25519PrivateKey.generate()
+        return cls(_b64(_pub_bytes(eph.public_key())), eph.exchange(pub))
+
+    @classmethod
+    def open(cls, priv, id: str) -> Session:
+        "The same session from its id and the private key (the admin's side)."
+        return cls(id, priv.exchange(X25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(id))))
+
+    def segment_key(self, salt: bytes) -> bytes: return _hkdf(self.secret, b"slm_agents segment v2", salt)
+
+    @cached_property
+    def mac_key(self) -> bytes: return _hkdf(self.secret, b"slm_agents manifest v2")
 
 # %% ../nbs/01_capture.ipynb #fe57a46c
 DROP_KWARGS = ("extra_headers", "extra_query", "timeout")
@@ -96,44 +115,67 @@ def _row(item) -> dict:
 
 # %% ../nbs/01_capture.ipynb #23c9cd59
 SECRET = ("request", "response", "error", "reference")
+PLAIN = tuple(k for k in CALL_SCHEMA if k not in SECRET)
+FORMAT = 2
 _PA = {pl.String: pa.string(), pl.Float64: pa.float64(), pl.Int64: pa.int64()}
 SEGMENT_SCHEMA = pa.schema([pa.field(k, pa.binary() if k in SECRET else _PA.get(v, pa.timestamp("us", "UTC")))
                             for k, v in CALL_SCHEMA.items()])
 
-def _seal(aes, cid, col, value, nonce):
+class Tampered(StoreError, InvalidTag): "A sealed column does not verify against its row."
+
+def _row_ads(plain: pa.Table, present: list[tuple]) -> list[bytes]:
+    "Per row: every plaintext column, and which sealed cells are set, in one canonical encoding (the associated data)."
+    cols = [plain.column(k).cast(pa.int64()) if k == "ts" else plain.column(k) for k in PLAIN]
+    rows = zip(*(c.to_pylist() for c in cols), present)
+    return [b"slm_agents v2|" + orjson.dumps(r) for r in rows]
+
+def _seal(aes, ad: bytes, col: str, value, nonce: bytes):
     if value is None: return None
     data = value if isinstance(value, bytes) else value.encode() if isinstance(value, str) else orjson.dumps(value)
-    return nonce + aes.encrypt(nonce, data, f"{cid}|{col}".encode())
+    return nonce + aes.encrypt(nonce, data, col.encode() + b"|" + ad)
 
-def _unseal(aes, cid, col, blob):
+def _unseal(aes, ad: bytes, col: str, blob):
     if blob is None: return None
-    return aes.decrypt(blob[:12], blob[12:], f"{cid}|{col}".encode()).decode()
+    return aes.decrypt(blob[:12], blob[12:], col.encode() + b"|" + ad).decode()
 
 # %% ../nbs/01_capture.ipynb #07816e6f
-def encrypt_segment(rows: list[dict], pub) -> pa.Table:
-    "An encrypted Arrow table of call rows sealed to the store's public key."
-    key, eph = new_segment_key(pub)
-    aes = AESGCM(key)
-    cols, nonces = {k: [] for k in CALL_SCHEMA}, os.urandom(12 * len(SECRET) * len(rows))
-    for i, r in enumerate(rows):
-        for k in CALL_SCHEMA:
-            v = r.get(k)
-            if k in SECRET:
-                at = 12 * (i * len(SECRET) + SECRET.index(k))
-                v = _seal(aes, r["call_id"], k, v, nonces[at:at + 12])
-            elif k == "tags": v = orjson.dumps(v or {}, option=orjson.OPT_SORT_KEYS).decode()
-            cols[k].append(v)
-    meta = {b"slm_agents.eph_pub": _b64(eph).encode(), b"slm_agents.format": b"1"}
+def encrypt_segment(rows: list[dict], pub, session: Session | None = None) -> pa.Table:
+    "An encrypted Arrow table of call rows, sealed to the store's public key through `session` (by default a new one)."
+    session, salt = session or Session.new(pub), os.urandom(16)
+    aes = AESGCM(session.segment_key(salt))
+    cols = {k: [r.get(k) for r in rows] for k in CALL_SCHEMA}
+    if None in cols["request"]: raise ValueError("every row needs a request: its sealed cell authenticates the row")
+    cols["tags"] = [orjson.dumps(t or {}, option=orjson.OPT_SORT_KEYS).decode() for t in cols["tags"]]
+    plain = pa.table({k: cols[k] for k in PLAIN}, schema=pa.schema([SEGMENT_SCHEMA.field(k) for k in PLAIN]))
+    ads = _row_ads(plain, [tuple(v is not None for v in vs) for vs in zip(*(cols[k] for k in SECRET))])
+    for k in SECRET:
+        nonces = os.urandom(12 * len(rows))
+        cols[k] = [_seal(aes, ad, k, v, nonces[12 * i:12 * i + 12]) for i, (ad, v) in enumerate(zip(ads, cols[k]))]
+    meta = {b"slm_agents.eph_pub": session.id.encode(), b"slm_agents.salt": _b64(salt).encode(),
+            b"slm_agents.format": str(FORMAT).encode()}
     return pa.table(cols, schema=SEGMENT_SCHEMA.with_metadata(meta))
 
 def decrypt_segment(table: pa.Table, priv) -> pl.DataFrame:
-    "Call rows (`CALL_SCHEMA`) from an encrypted segment table."
-    aes = AESGCM(open_segment_key(priv, base64.urlsafe_b64decode(table.schema.metadata[b"slm_agents.eph_pub"])))
+    "Call rows (`CALL_SCHEMA`) from an encrypted segment table; raises `Tampered` if any column of a row was altered."
+    meta = table.schema.metadata or {}
+    fmt = meta.get(b"slm_agents.format", b"?").decode()
+    if fmt != str(FORMAT): raise StoreError(f"segment format {fmt}: this version reads format {FORMAT} only")
+    session = Session.open(priv, meta[b"slm_agents.eph_pub"].decode())
+    aes = AESGCM(session.segment_key(base64.urlsafe_b64decode(meta[b"slm_agents.salt"])))
+    present = list(zip(*(pc.is_valid(table.column(k)).to_pylist() for k in SECRET)))
+    ads = _row_ads(table.select(list(PLAIN)), present)
     d = table.to_pydict()
-    for k in SECRET: d[k] = [_unseal(aes, c, k, b) for c, b in zip(d["call_id"], d[k])]
+    if None in d["request"]: raise Tampered("a row has no request: its sealed cell was removed")
+    for k in SECRET:
+        try: d[k] = [_unseal(aes, ad, k, b) for ad, b in zip(ads, d[k])]
+        except InvalidTag:
+            why = "a row's plaintext columns or sealed cells were altered"
+            raise Tampered(f"column {k!r} does not verify: {why}") from None
     return pl.DataFrame(d, schema=CALL_SCHEMA)
 
 # %% ../nbs/01_capture.ipynb #febd0ecd
+MANIFEST = "manifest.jsonl"
+
 class CallStore:
     "An encrypted, role-controlled call log in folder `path`."
     def __init__(self, path, role: str = "writer", key=None, key_file=None, batch_size: int = 1000,
@@ -146,13 +188,21 @@ class CallStore:
             raise WrongKey("the admin role needs the private key ('slmpriv-…')")
         if role == "writer" and isinstance(self._key, X25519PrivateKey):
             raise WrongKey("the writer role takes the public key ('slmpub-…'): a writer must not be able to decrypt")
-        self._pub = None if self._key is None else (self._key.public_key() if isinstance(self._key, X25519PrivateKey) else self._key)
+        self._pub = self._key.public_key() if isinstance(self._key, X25519PrivateKey) else self._key   # None: analyst
         self._check_store()
         self._pending = threading.BoundedSemaphore(max_pending or batch_size)
         self._q, self._thread, self._lock = queue.SimpleQueue(), None, threading.Lock()
-        self.written, self.dropped, self.error, self.bad_segments = 0, 0, None, {}
+        self.written, self.dropped, self.error = 0, 0, None
+        self._session, self._sessions = None, {}        # this writer's session; the sessions an admin has opened
+        self._unreadable, self._file_issues = {}, {}    # from the last read; from the last check of the folder
+        self._checked = (None, 0.0)                     # the folder's signature at that check, and when
 
     def __repr__(self): return f"CallStore({str(self.path)!r}, role={self.role!r})"
+
+    @property
+    def bad_segments(self) -> dict[str, str]:
+        "File name -> what is wrong with it, from the last read (`read_raw`, `raw_count`) or check (`health`)."
+        return self._file_issues | self._unreadable
 
 # %% ../nbs/01_capture.ipynb #03f41c9b
 def _check_store(self: CallStore):
@@ -161,11 +211,111 @@ def _check_store(self: CallStore):
         if self._pub is None: raise StoreError(f"no call store at {self.path}")
         for d in (self.path, self.path / "segments", self.path / "curated"):
             d.mkdir(mode=0o700, parents=True, exist_ok=True)
-        meta.write_text(json.dumps({"format": 1, "public_key": "slmpub-" + _b64(_pub_bytes(self._pub))}))
-        meta.chmod(0o600)
-    elif self._pub is not None and json.loads(meta.read_text())["public_key"] != "slmpub-" + _b64(_pub_bytes(self._pub)):
+        os.close(os.open(self.path / MANIFEST, os.O_WRONLY | os.O_CREAT, 0o600))
+        info = {"format": FORMAT, "public_key": "slmpub-" + _b64(_pub_bytes(self._pub))}
+        _write_atomic(meta, json.dumps(info).encode())
+        return
+    info = json.loads(meta.read_text())
+    if info.get("format") != FORMAT:
+        raise StoreError(f"the call store at {self.path} is format {info.get('format')}; this version reads format "
+                         f"{FORMAT} only (format 1 authenticates neither plaintext columns nor the segment list): "
+                         "start a new store")
+    if self._pub is not None and info["public_key"] != "slmpub-" + _b64(_pub_bytes(self._pub)):
         raise WrongKey(f"this key does not belong to the store at {self.path}")
 CallStore._check_store = _check_store
+
+# %% ../nbs/01_capture.ipynb #3afaff38
+def _fsync(path):
+    "Flush a file or folder to disk."
+    fd = os.open(path, os.O_RDONLY)
+    try: os.fsync(fd)
+    finally: os.close(fd)
+
+def _write_all(fd: int, data: bytes):
+    view = memoryview(data)
+    while view: view = view[os.write(fd, view):]
+
+def _write_atomic(path: Path, data: bytes):
+    "Write `path` whole or not at all: a locked 0600 temporary file, fsynced and renamed; then the folder fsynced."
+    tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)        # held until closed: a .tmp that nobody holds is a stale one
+        _write_all(fd, data)
+        os.fsync(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)           # a failed write leaves nothing behind
+        raise
+    finally:
+        os.close(fd)
+    _fsync(path.parent)
+
+def _stale(p: Path) -> bool:
+    "Whether temporary file `p` is left over from an interrupted write (no writer holds its lock)."
+    try: fd = os.open(p, os.O_RDONLY)
+    except FileNotFoundError: return False   # renamed or removed meanwhile
+    except OSError: return True
+    try: fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError: return False     # a write in progress
+    finally: os.close(fd)
+    return True
+
+# %% ../nbs/01_capture.ipynb #243c407d
+class ChainLine(NamedTuple):
+    "One line of a MAC-chained JSON-lines file."
+    line: int            # 1-based line number
+    entry: dict | None   # without its MAC; None when the line is not a JSON object with one
+    mac: str
+    prev: str            # the previous line's MAC ("" for the first line)
+
+def _mac(key: bytes, prev: str, entry: dict) -> str:
+    "An entry's MAC: it covers the previous line's MAC and the entry's canonical JSON."
+    body = prev.encode() + b"\n" + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+def _parse(line: bytes) -> tuple[dict | None, str]:
+    try: entry = orjson.loads(line)
+    except orjson.JSONDecodeError: return None, ""
+    if not isinstance(entry, dict) or not isinstance(entry.get("mac"), str): return None, ""
+    return entry, entry.pop("mac")
+
+def _read_chain(data: bytes) -> list[ChainLine]:
+    out, prev = [], ""
+    for i, line in enumerate(data.split(b"\n"), 1):
+        if not line: continue
+        entry, mac = _parse(line)
+        out.append(ChainLine(i, entry, mac, prev))
+        prev = mac
+    return out
+
+def _ok(ln: ChainLine, key: bytes) -> bool:
+    return ln.entry is not None and hmac.compare_digest(ln.mac.encode(), _mac(key, ln.prev, ln.entry).encode())
+
+# %% ../nbs/01_capture.ipynb #43c6a3d4
+@contextlib.contextmanager
+def _locked(path: Path, exclusive: bool = False):
+    "`path`'s fd under flock: exclusive to append (created 0600), shared to read (None when there is no file)."
+    try: fd = os.open(path, (os.O_RDWR | os.O_APPEND | os.O_CREAT) if exclusive else os.O_RDONLY, 0o600)
+    except FileNotFoundError:
+        yield None
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield fd
+    finally:
+        os.close(fd)
+
+def _append_chained(fd: int, entry: dict, key: bytes):
+    "Append `entry` with its MAC to the locked file `fd`, fsynced."
+    size = os.fstat(fd).st_size
+    tail = os.pread(fd, min(size, 1 << 16), size - min(size, 1 << 16))
+    torn = bool(tail) and not tail.endswith(b"\n")    # a crash mid-append: end that line, chain from ""
+    last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
+    prev = "" if torn or not last else _parse(last)[1]
+    line = orjson.dumps(entry | {"mac": _mac(key, prev, entry)}, option=orjson.OPT_SORT_KEYS) + b"\n"
+    _write_all(fd, b"\n" + line if torn else line)
+    os.fsync(fd)
 
 # %% ../nbs/01_capture.ipynb #6150befb
 _FLUSH, _STOP = object(), object()
@@ -227,24 +377,30 @@ def _safe_row(item) -> dict:
         try: return _tags_ok(_row((ts, agent, node, request, None, latency_s, error or reason, tags)) | {"status": "error"})
         except Exception:
             return _tags_ok(_row((ts, agent, node, {"unserialisable_request": repr(request)[:2000]}, None, latency_s, reason, tags)))
+CallStore._run = _run
 
-def _fsync(path):
-    "Flush a file or folder to disk."
-    fd = os.open(path, os.O_RDONLY)
-    try: os.fsync(fd)
-    finally: os.close(fd)
+# %% ../nbs/01_capture.ipynb #5a483df0
+def _parquet_bytes(table: pa.Table) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue().to_pybytes()
 
 def _write(self: CallStore, batch):
-    table = encrypt_segment([_safe_row(i) for i in batch], self._pub)
+    "One segment, then its manifest entry, both under the manifest's lock, so a reader sees both or neither."
+    rows = [_safe_row(i) for i in batch]
+    self._session = self._session or Session.new(self._pub)
+    data = _parquet_bytes(encrypt_segment(rows, self._pub, self._session))
     name = self.path / "segments" / f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = name.with_suffix(".tmp")
-    pq.write_table(table, tmp, compression="zstd")
-    tmp.chmod(0o600)
-    _fsync(tmp)                                          # the bytes, then the name: a crash leaves one or the other
-    os.replace(tmp, name)
-    _fsync(name.parent)
+    digest = hashlib.sha256(data).hexdigest()
+    entry = {"segment": name.name, "rows": len(rows), "sha256": digest, "session": self._session.id}
+    with _locked(self.path / MANIFEST, exclusive=True) as manifest:
+        _write_atomic(name, data)
+        try: _append_chained(manifest, entry, self._session.mac_key)
+        except BaseException:
+            name.unlink(missing_ok=True)       # not listed, not kept: the batch is retried whole
+            raise
     self.written += len(batch)
-CallStore._run, CallStore._write = _run, _write
+CallStore._write = _write
 
 # %% ../nbs/01_capture.ipynb #50e40e7a
 def _flush(self: CallStore, stop: bool = False, timeout: float | None = 60):
@@ -283,48 +439,166 @@ if threading.current_thread() is threading.main_thread():
         _PREV[_sig] = signal.getsignal(_sig); signal.signal(_sig, _on_signal)
 
 # %% ../nbs/01_capture.ipynb #22c7eddb
-def _audit(self: CallStore, action, **kw):
-    entry = {"ts": datetime.now(timezone.utc).isoformat(), "user": getpass.getuser(), "pid": os.getpid(),
-             "role": self.role, "action": action, **kw}
-    fd = os.open(self.path / "audit.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    with open(fd, "a", encoding="utf-8") as f: f.write(json.dumps(entry) + "\n")
-
 def _segments(self: CallStore): return sorted((self.path / "segments").glob("seg-*.parquet"))
 
+def _session_for(self: CallStore, sid: str) -> Session:
+    if sid not in self._sessions: self._sessions[sid] = Session.open(self._key, sid)
+    return self._sessions[sid]
+
+def _entry_ok(self: CallStore, ln: ChainLine) -> bool:
+    "Whether a manifest line is an entry and, for the admin (the only role that can tell), whether its MAC verifies."
+    if ln.entry is None or not isinstance(ln.entry.get("segment"), str): return False
+    if self.role != "admin": return True
+    try: return _ok(ln, self._session_for(str(ln.entry.get("session"))).mac_key)
+    except (ValueError, TypeError): return False   # not a session id
+CallStore._segments, CallStore._session_for, CallStore._entry_ok = _segments, _session_for, _entry_ok
+
+# %% ../nbs/01_capture.ipynb #77f1cd0a
+def _folder_sig(self: CallStore) -> tuple:
+    "What changes when a segment, a temporary file or a manifest line comes or goes (cheap: four `stat`s)."
+    def sig(p):
+        try: s = os.stat(p)
+        except FileNotFoundError: return None
+        return s.st_mtime_ns, s.st_size, s.st_ino
+    return tuple(sig(self.path / p) for p in ("", "segments", "curated", MANIFEST))
+
+def _check_files(self: CallStore) -> list[tuple[str, dict]]:
+    "(name, manifest entry) of the listed segments on disk; whatever else the folder shows goes to `bad_segments`."
+    issues, listed, seg_dir = {}, {}, self.path / "segments"
+    why = "is not an entry, or its MAC fails (edited, or the line before it removed)"
+    with _locked(self.path / MANIFEST) as fd:        # no writer is between a segment and its entry meanwhile
+        sig = self._folder_sig()
+        lines = _read_chain((self.path / MANIFEST).read_bytes() if fd is not None else b"")
+        try: names = os.listdir(seg_dir)
+        except OSError as e:                          # reported, not raised: `health` must always answer
+            names, issues["segments"] = [], f"missing: the segments folder cannot be listed ({e.strerror})"
+        tmps = [seg_dir / n for n in names if n.endswith(".tmp")]
+        tmps += [*self.path.glob("*.tmp"), *(self.path / "curated").glob("*.tmp")]
+        stale = [p.name for p in tmps if _stale(p)]
+    present = {n for n in names if n.startswith("seg-") and n.endswith(".parquet")}
+    for ln in lines:
+        seg = ln.entry.get("segment") if ln.entry else None
+        if self._entry_ok(ln): listed[seg] = ln.entry
+        else:
+            key = seg if isinstance(seg, str) else f"{MANIFEST}:{ln.line}"
+            issues[key] = f"unverified: manifest line {ln.line} {why}"
+    for name in sorted(listed.keys() - present):
+        issues[name] = f"missing: listed in the manifest ({listed[name].get('rows')} rows), not on disk"
+    for name in sorted(present - listed.keys() - issues.keys()):
+        issues[name] = "unlisted: not in the manifest (put there by hand, or its writer stopped before listing it)"
+    issues |= {name: "stale: a temporary file left by an interrupted write" for name in stale}
+    self._file_issues, self._checked = issues, (sig, time.monotonic())
+    return [(n, listed[n]) for n in sorted(present & listed.keys())]
+CallStore._folder_sig, CallStore._check_files = _folder_sig, _check_files
+
+# %% ../nbs/01_capture.ipynb #ee82dfc3
 def _readable(self: CallStore, path, read):
     "`read(path)`, or None with the reason kept in `bad_segments` (a truncated or altered segment spoils only itself)."
     try: return read(path)
     except Exception as e:
-        self.bad_segments[path.name] = f"{type(e).__name__}: {e}"[:200]
-        log.error("call store %s: segment %s unreadable, skipped: %s", self.path, path.name, self.bad_segments[path.name])
+        why = self._unreadable[path.name] = f"{type(e).__name__}: {e}"[:200]
+        log.error("call store %s: segment %s unreadable, skipped: %s", self.path, path.name, why)
         return None
 
+def _open_segment(self: CallStore, path: Path, entry: dict) -> pl.DataFrame:
+    "Decrypt a listed segment: every row must verify, and the file must be the one its manifest entry names."
+    data = path.read_bytes()
+    df = decrypt_segment(pq.read_table(pa.BufferReader(data)), self._key)
+    if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
+        raise StoreError("digest differs from the manifest's: the file was rewritten or swapped")
+    return df
+
+def _listed_rows(path: Path, entry: dict) -> int:
+    n = pq.ParquetFile(path).metadata.num_rows
+    if n != entry.get("rows"): raise StoreError(f"{n} rows, the manifest lists {entry.get('rows')}")
+    return n
+CallStore._readable, CallStore._open_segment = _readable, _open_segment
+
+# %% ../nbs/01_capture.ipynb #5e7c4823
 def _read_raw(self: CallStore, limit: int | None = None) -> pl.DataFrame:
-    "Decrypt raw calls (admin only); each read is audited; unreadable segments are skipped and listed in `bad_segments`."
+    "Decrypt raw calls (admin only); each read is audited; segments that fail a check are skipped, in `bad_segments`."
     if self.role != "admin": raise RoleError(f"role {self.role!r} cannot decrypt raw calls; that needs 'admin'")
-    segs = self._segments()[-limit:] if limit else self._segments()
-    frames = [f for p in segs if (f := self._readable(p, lambda q: decrypt_segment(pq.read_table(q), self._key))) is not None]
+    self._unreadable = {}
+    listed = self._check_files()
+    segs = listed[-limit:] if limit else listed
+    seg_dir = self.path / "segments"
+    frames = [self._readable(seg_dir / n, lambda p: self._open_segment(p, e)) for n, e in segs]
+    frames = [f for f in frames if f is not None]
     df = pl.concat(frames) if frames else calls_frame([])
     self._audit("decrypt", segments=len(segs), records=len(df))
     return df
 
 def _raw_count(self: CallStore) -> int:
-    "Calls in readable segments (from unencrypted metadata; any role)."
-    return sum(n for p in self._segments() if (n := self._readable(p, lambda q: pq.ParquetFile(q).metadata.num_rows)) is not None)
+    "Calls in the listed segments on disk, from unencrypted metadata (any role; only the admin's check verifies MACs)."
+    self._unreadable = {}
+    seg_dir = self.path / "segments"
+    counts = [self._readable(seg_dir / n, lambda p: _listed_rows(p, e)) for n, e in self._check_files()]
+    return sum(n for n in counts if n is not None)
+
+HEALTH_RECHECK_S = 10.0   # `health` re-lists the folder when it changed, and at least this often
+
+_HEALTH_KINDS = {"missing_segments": "missing", "unlisted_segments": "unlisted", "unverified_entries": "unverified",
+                 "stale_tmp": "stale"}
 
 def _health(self: CallStore) -> dict:
-    "What the store has written, dropped and failed at, for `/healthz` and `/metrics`."
-    return {"written": self.written, "dropped": self.dropped, "error": self.error, "bad_segments": len(self.bad_segments),
-            "status": "ok" if self.error is None and not self.dropped else "degraded"}
-CallStore._audit, CallStore._segments, CallStore.read_raw, CallStore.raw_count = _audit, _segments, _read_raw, _raw_count
-CallStore._readable, CallStore.health = _readable, _health
+    "What the store has written, dropped and failed at, and what its folder shows, for `/healthz` and `/metrics`."
+    sig, at = self._checked
+    if sig != self._folder_sig() or time.monotonic() - at > HEALTH_RECHECK_S: self._check_files()
+    kinds = [reason.partition(":")[0] for reason in self._file_issues.values()]
+    files = {key: kinds.count(kind) for key, kind in _HEALTH_KINDS.items()}
+    ok = self.error is None and not self.dropped and not self._file_issues
+    return {"written": self.written, "dropped": self.dropped, "error": self.error,
+            "bad_segments": len(self.bad_segments), **files, "status": "ok" if ok else "degraded"}
+CallStore.read_raw, CallStore.raw_count, CallStore.health = _read_raw, _raw_count, _health
+
+# %% ../nbs/01_capture.ipynb #3500a81d
+def _user() -> str:
+    "The account this process runs as, from its uid (LOGNAME and USER are whatever the caller set)."
+    try: return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError: return f"uid {os.getuid()}"
+
+def _audit_key(self: CallStore) -> bytes:
+    raw = self._key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                                  serialization.NoEncryption())
+    return _hkdf(raw, b"slm_agents audit v2")
+
+def _audit(self: CallStore, action, **kw):
+    "Append a MAC-chained entry to `audit.log` (admin actions; the key derives from the private key)."
+    entry = {"ts": datetime.now(timezone.utc).isoformat(), "user": _user(), "uid": os.getuid(), "pid": os.getpid(),
+             "role": self.role, "action": action, **kw}
+    with _locked(self.path / "audit.log", exclusive=True) as fd: _append_chained(fd, entry, self._audit_key())
+
+@dataclass
+class AuditCheck:
+    "What `verify_audit` found: the number of entries and the first (1-based line) that does not verify."
+    entries: int
+    first_broken: int | None = None
+    reason: str | None = None
+    @property
+    def ok(self) -> bool: return self.first_broken is None
+
+def _verify_audit(self: CallStore) -> AuditCheck:
+    "Check the audit log's MAC chain (admin only): an edited or inserted entry, or one removed before it, breaks it."
+    if self.role != "admin": raise RoleError(f"role {self.role!r} cannot verify the audit log; that needs 'admin'")
+    p, key = self.path / "audit.log", self._audit_key()
+    lines = _read_chain(p.read_bytes() if p.exists() else b"")
+    bad = next((ln for ln in lines if not _ok(ln, key)), None)
+    if bad is None: return AuditCheck(len(lines))
+    why = "MAC does not verify: edited, or an entry before it removed"
+    if bad.entry is None: why = "not a JSON entry with a MAC"
+    return AuditCheck(len(lines), bad.line, why)
+CallStore._audit, CallStore._audit_key, CallStore.verify_audit = _audit, _audit_key, _verify_audit
 
 # %% ../nbs/01_capture.ipynb #5a442199
 def _write_curated(self: CallStore, df: pl.DataFrame, name: str = "curated") -> Path:
     "Store an anonymised table for analysts (admin only)."
     if self.role != "admin": raise RoleError(f"role {self.role!r} cannot publish curated data; that needs 'admin'")
     self._audit("publish", table=name, records=len(df))
-    return write_calls(df, self.path / "curated" / f"{name}.parquet")
+    buf = io.BytesIO()
+    df.write_parquet(buf, compression="zstd")
+    path = self.path / "curated" / f"{name}.parquet"
+    _write_atomic(path, buf.getvalue())
+    return path
 
 def _read_curated(self: CallStore, name: str = "curated") -> pl.DataFrame:
     "Read an anonymised table (analyst or admin)."

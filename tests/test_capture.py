@@ -1,9 +1,10 @@
-import asyncio, json, os, signal, subprocess, sys, textwrap, time
+import asyncio, json, os, pwd, signal, subprocess, sys, textwrap, time
+from datetime import datetime, timezone
 from pathlib import Path
-import openai, pyarrow.parquet as pq, pytest
+import openai, pyarrow as pa, pyarrow.parquet as pq, pytest
 from cryptography.exceptions import InvalidTag
-from slm_agents.capture import (CallStore, LoopbackLLM, RoleError, WrongKey, call_context, capture, generate_keys,
-                                decrypt_segment, load_key, wrap)
+from slm_agents.capture import (CallStore, LoopbackLLM, RoleError, StoreError, Tampered, WrongKey, call_context, capture,
+                                generate_keys, decrypt_segment, load_key, wrap)
 
 @pytest.fixture(scope="module")
 def keys(): return generate_keys()
@@ -179,3 +180,161 @@ def test_one_bad_record_or_segment_spoils_only_itself(tmp_path, keys):
 def test_the_writer_refuses_the_private_key(tmp_path, keys):
     admin_key, _ = keys
     with pytest.raises(WrongKey, match="public key"): CallStore(tmp_path / "s", "writer", key=admin_key)
+
+def _store(tmp_path, writer_key, segments=3, rows=2, tags=None):
+    "A store of `segments` segments of `rows` calls each; their paths, oldest first."
+    with CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=rows) as w:
+        for i in range(segments * rows):
+            _rec(w, i, tags=tags)
+            if i % rows == rows - 1: w.flush()
+    return sorted((tmp_path / "s" / "segments").glob("seg-*.parquet"))
+
+def _rewrite(path, col, value):
+    "Rewrite one plaintext column of a segment file in place, keeping everything else."
+    t = pq.read_table(path)
+    i = t.schema.get_field_index(col)
+    pq.write_table(t.set_column(i, t.schema.field(i), pa.array([value] * t.num_rows, t.schema.field(i).type)), path)
+
+@pytest.mark.parametrize("col, value", [("tags", '{"route":"llm"}'), ("node", "evil"), ("agent", "x"), ("model", "x"),
+                                        ("status", "error"), ("prompt_tokens", 9), ("latency_ms", 1.0),
+                                        ("ts", datetime(2020, 1, 1, tzinfo=timezone.utc))])
+def test_a_rewritten_plaintext_column_fails_its_rows(tmp_path, keys, col, value):
+    admin_key, writer_key = keys
+    seg = _store(tmp_path, writer_key, segments=1)[0]
+    _rewrite(seg, col, value)
+    with pytest.raises(Tampered, match="does not verify"): decrypt_segment(pq.read_table(seg), load_key(admin_key))
+
+def test_a_relabelled_segment_is_reported_and_the_rest_stays_readable(tmp_path, keys):
+    "Rewriting `tags.route` to 'llm' must not make `feedback_calls` train on the call."
+    from slm_agents.router import feedback_calls
+    admin_key, writer_key = keys
+    segs = _store(tmp_path, writer_key, tags={"route": "slm"})
+    _rewrite(segs[1], "tags", '{"route":"llm"}')
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 4 and len(feedback_calls(admin)) == 0
+    assert list(admin.bad_segments) == [segs[1].name] and admin.bad_segments[segs[1].name].startswith("Tampered")
+
+def test_a_deleted_or_swapped_in_segment_is_reported(tmp_path, keys):
+    admin_key, writer_key = keys
+    segs = _store(tmp_path, writer_key)
+    segs[1].unlink()
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 4 and admin.raw_count() == 4
+    assert list(admin.bad_segments) == [segs[1].name] and admin.bad_segments[segs[1].name].startswith("missing")
+    h = CallStore(tmp_path / "s", "analyst").health()                # any role sees it
+    assert (h["missing_segments"], h["status"]) == (1, "degraded")
+    (tmp_path / "s" / "segments" / "seg-99999999999999999999-copy.parquet").write_bytes(segs[0].read_bytes())
+    admin.read_raw()
+    assert admin.bad_segments["seg-99999999999999999999-copy.parquet"].startswith("unlisted")
+
+def test_a_removed_manifest_line_breaks_the_chain(tmp_path, keys):
+    admin_key, writer_key = keys
+    segs = _store(tmp_path, writer_key)
+    manifest = tmp_path / "s" / "manifest.jsonl"
+    lines = manifest.read_text().splitlines()
+    manifest.write_text("\n".join([lines[0], lines[2]]) + "\n")     # the entry gone with its segment
+    segs[1].unlink()
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 2
+    assert list(admin.bad_segments) == [segs[2].name] and admin.bad_segments[segs[2].name].startswith("unverified")
+
+def test_stale_tmp_is_reported_and_a_failed_write_leaves_none(tmp_path, keys, monkeypatch):
+    import fcntl
+    admin_key, writer_key = keys
+    _store(tmp_path, writer_key, segments=1)
+    seg_dir = tmp_path / "s" / "segments"
+    (seg_dir / "seg-1.parquet.dead.tmp").write_bytes(b"junk")       # left by a writer that died
+    live = seg_dir / "seg-2.parquet.live.tmp"
+    live.write_bytes(b"in progress")
+    with open(live) as f:
+        fcntl.flock(f, fcntl.LOCK_EX)                                 # a write still going on
+        admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+        assert len(admin.read_raw()) == 2
+        assert list(admin.bad_segments) == ["seg-1.parquet.dead.tmp"]
+        assert admin.bad_segments["seg-1.parquet.dead.tmp"].startswith("stale")
+        assert admin.health()["stale_tmp"] == 1
+    live.unlink()
+    store = CallStore(tmp_path / "s", "writer", key=writer_key, flush_interval=0.05)
+    def full(fd): raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    _rec(store)
+    with pytest.raises(StoreError, match="No space"): store.flush()
+    assert sorted(p.name for p in seg_dir.glob("*.tmp")) == ["seg-1.parquet.dead.tmp"]
+    monkeypatch.undo()
+    store.close()
+
+def test_the_audit_log_is_chained_and_names_the_uid(tmp_path, keys, monkeypatch):
+    admin_key, writer_key = keys
+    _store(tmp_path, writer_key, segments=1)
+    for k in ("LOGNAME", "USER", "LNAME", "USERNAME"): monkeypatch.setenv(k, "someone_else")
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    for _ in range(3): admin.read_raw()
+    log_path = tmp_path / "s" / "audit.log"
+    entries = [json.loads(l) for l in log_path.read_text().splitlines()]
+    assert {e["user"] for e in entries} == {pwd.getpwuid(os.getuid()).pw_name}
+    assert admin.verify_audit().ok and admin.verify_audit().entries == 3
+    lines = log_path.read_text().splitlines()
+    log_path.write_text("\n".join([lines[0], lines[1].replace('"records":2', '"records":0'), lines[2]]) + "\n")
+    assert admin.verify_audit().first_broken == 2                    # edited
+    log_path.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    assert admin.verify_audit().first_broken == 2                    # removed: the next one breaks
+    with pytest.raises(RoleError): CallStore(tmp_path / "s", "analyst").verify_audit()
+
+def test_files_are_created_private(tmp_path, keys, monkeypatch):
+    "Under umask 022 every file is 0600 and every folder 0700 from creation: nothing is chmod-ed narrower after."
+    admin_key, writer_key = keys
+    old = os.umask(0o022)
+    def no_chmod(*a, **kw): raise AssertionError("created wide, narrowed after")
+    monkeypatch.setattr(os, "chmod", no_chmod)
+    try:
+        _store(tmp_path, writer_key, segments=2)
+        admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+        admin.write_curated(admin.read_raw().drop("request"), "anon")
+    finally: os.umask(old)
+    modes = {str(p.relative_to(tmp_path)): oct(p.stat().st_mode & 0o777) for p in (tmp_path / "s").rglob("*")}
+    modes["s"] = oct((tmp_path / "s").stat().st_mode & 0o777)
+    assert {"s/store.json", "s/manifest.jsonl", "s/audit.log", "s/curated/anon.parquet"} <= set(modes)
+    assert {k: v for k, v in modes.items() if v != ("0o700" if (tmp_path / k).is_dir() else "0o600")} == {}
+
+def test_a_format_1_store_is_refused_clearly(tmp_path, keys):
+    admin_key, writer_key = keys
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "store.json").write_text(json.dumps({"format": 1, "public_key": writer_key}))
+    with pytest.raises(StoreError, match="format 1"): CallStore(tmp_path / "s", "admin", key=admin_key)
+
+def test_health_during_writes_sees_no_half_written_segment(tmp_path, keys):
+    "A reader takes the manifest's lock, so it never sees a segment before its entry, nor a live .tmp as stale."
+    admin_key, writer_key = keys
+    store = CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=1, flush_interval=0.001)
+    seen = []
+    for i in range(60):
+        _rec(store, i)
+        seen.append(store.health())
+    store.close()
+    assert [h for h in seen if h["status"] != "ok"] == []
+    assert CallStore(tmp_path / "s", "admin", key=admin_key).raw_count() == 60
+
+def test_interleaved_writers_chain_one_manifest(tmp_path, keys):
+    "Two writers (two sessions, as two processes would be) append to one manifest; the admin verifies every entry."
+    admin_key, writer_key = keys
+    a = CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=1)
+    b = CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=1)
+    for i in range(6):
+        _rec(a if i % 2 else b, i)
+        (a if i % 2 else b).flush()
+    a.close()
+    b.close()
+    sessions = [json.loads(l)["session"] for l in (tmp_path / "s" / "manifest.jsonl").read_text().splitlines()]
+    assert len(sessions) == 6 and len(set(sessions)) == 2
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 6 and admin.bad_segments == {} and admin.health()["status"] == "ok"
+
+def test_an_unlistable_segments_folder_is_reported_not_raised(tmp_path, keys):
+    admin_key, writer_key = keys
+    _store(tmp_path, writer_key, segments=1)
+    seg_dir = tmp_path / "s" / "segments"
+    for p in seg_dir.iterdir(): p.unlink()
+    seg_dir.rmdir()
+    seg_dir.write_text("")                                            # not a folder any more
+    h = CallStore(tmp_path / "s", "analyst").health()
+    assert h["status"] == "degraded" and h["missing_segments"] == 2   # the folder, and the listed segment
