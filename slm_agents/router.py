@@ -13,16 +13,17 @@ from .cluster import PARTS, Templates, embed_texts, load_embedder, load_template
 from .export import load_specialist
 from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
-from .select import HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, llm_score, load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text
+from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding, llm_score,
+                                load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space',
            'save_classifier', 'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report',
-           'choose_classifier', 'validate', 'specialist_answers', 'calibrate_cluster', 'build_router', 'LLMUnavailable',
-           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion',
-           'feedback_calls', 'decision_latency']
+           'choose_classifier', 'validate', 'confident', 'specialist_answers', 'calibrate_cluster', 'build_router',
+           'LLMUnavailable', 'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside',
+           'as_completion', 'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #74b32a5a
 def heldout_part(row: dict) -> str | None:
@@ -231,6 +232,11 @@ def validate(fmt: str, text: str, request: dict, labels: set | None = None) -> s
 # %% ../nbs/07_router.ipynb #cfd8ba0c
 def _labels(rows) -> list[str]: return sorted({target_text(json.loads(x["response"])) for x in rows})
 
+def confident(fmt: str, requests: list[dict], outs: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    "(answer, confidence) pairs; a free-text answer's confidence is its `grounding` in its request."
+    if fmt != "free_text": return outs
+    return list(zip([o for o, _ in outs], grounding([o for o, _ in outs], requests)))
+
 def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[dict], batch_size=8,
                        progress=False, constraints: list | None = None) -> tuple[dict, list[tuple[str, float]]]:
     "(how the router serves cluster `cid`'s specialist, its (answer, confidence) for each request)."
@@ -243,6 +249,7 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
     window = info["config"].get("context_tokens")
     prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
     outs = generate_scored(m, tok, prompts, MAX_NEW[fmt], batch_size, progress=progress, constraints=constraints)
+    outs = confident(fmt, requests, outs)
     serve = {"adapter": f"adapters/{cid}", "kind": info.get("kind", "lora"), "model": info["base_model"]}
     return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
 
@@ -425,7 +432,8 @@ def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -
         return model.answer(requests)
     prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, e.get("context_tokens"))
     cons = constraints_of(e, requests, e.get("labels"))
-    return generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size, constraints=cons)
+    outs = generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size, constraints=cons)
+    return confident(e["format"], requests, outs)
 
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
     "The decision after checking the specialist's answer: still 'slm', or 'llm' with the reason."
