@@ -593,7 +593,8 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
     (run_dir / "heads").mkdir()
     left = budget * 60 * budget_share if budget else None      # seconds S4's candidates may still spend
     todo = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train)
-    for cid, card in sorted(cards.items()):
+    cheap_first = sorted(cards.items(), key=lambda kv: (kv[1].get("tokens_per_call") or 0, kv[0]))
+    for cid, card in cheap_first:                       # an expensive cluster cannot starve the cheaper ones
         fmt = card["format"]["dominant"]
         entry = {"format": fmt, "size": card["size"]}
         todo -= cid >= 0 and card["size"] >= min_train
@@ -640,6 +641,7 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
         name, why = choose_decoder(entry["baselines"], min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
         out[str(cid)] = entry
+    out = {str(c): out[str(c)] for c in sorted(cards)}
     (run_dir / "selection.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
     return out
 
