@@ -20,9 +20,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
-           'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'grounding', 'score_output', 'few_shot_messages',
-           'nearest', 'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature',
-           'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'judge_client', 'free_text_metric',
+           'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
+           'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
+           'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding', 'judge_client', 'free_text_metric',
            'judge_match', 'timed_answers', 'evaluate_candidates', 'evaluate_candidate', 'most_calls', 'constraints_of',
            'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
            'run_select', 'selection_table']
@@ -129,20 +129,6 @@ def semantic_match(pred: str, refs: list[str]) -> float:
         return 0.0
     v = embed_texts(shared_embedder(), [pred] + refs)
     return float((v[1:] @ v[0]).max() >= EQUIVALENT)
-
-# %% ../nbs/05_select.ipynb #e7c75d87
-def grounding(answers: list[str], requests: list[dict]) -> list[float]:
-    "Per answer: the highest MiniLM cosine between it and one of its request's messages (0 for an empty answer)."
-    from slm_agents.cluster import embed_texts
-    texts = [[m["content"] for m in render_messages({"messages": q.get("messages", [])})] for q in requests]
-    flat = [t for ts in texts for t in ts]
-    vecs = embed_texts(shared_embedder(), list(answers) + flat)
-    out, at = [], len(answers)
-    for i, ts in enumerate(texts):
-        sims = vecs[at:at + len(ts)] @ vecs[i]
-        out.append(round(float(sims.max()), 4) if len(ts) else 0.0)
-        at += len(ts)
-    return out
 
 # %% ../nbs/05_select.ipynb #ce707fc7
 def _gold(row) -> tuple[str, list[str]]:
@@ -359,6 +345,20 @@ def _head_load(cls, out_dir, embedder=None) -> LabelHead:
 
 LabelHead.answer, LabelHead.save = _head_answer, _head_save
 LabelHead.load = classmethod(_head_load)
+
+# %% ../nbs/05_select.ipynb #e7c75d87
+def grounding(answers: list[str], requests: list[dict]) -> list[float]:
+    "Per answer: the highest MiniLM cosine between it and one of its request's messages (0 for an empty answer)."
+    from slm_agents.cluster import embed_texts
+    texts = [[m["content"] for m in render_messages({"messages": q.get("messages", [])})] for q in requests]
+    flat = [t for ts in texts for t in ts]
+    vecs = embed_texts(shared_embedder(), list(answers) + flat)
+    out, at = [], len(answers)
+    for i, ts in enumerate(texts):
+        sims = vecs[at:at + len(ts)] @ vecs[i]
+        out.append(round(float(sims.max()), 4) if len(ts) else 0.0)
+        at += len(ts)
+    return out
 
 # %% ../nbs/05_select.ipynb #7efdaacf
 JUDGE_PROMPT = ("You compare two answers to the same request. Answer A is the reference. Reply with one word: "
