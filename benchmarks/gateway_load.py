@@ -7,6 +7,9 @@ with SIGKILL in the middle of the load, restarted on the same store, and the sto
 capture batch.
 
     python benchmarks/gateway_load.py --run-dir runs/demo --clients 8 --requests 200
+
+Faults under load (a flapping upstream, SIGKILL and restart, a full capture disk), without a run directory:
+benchmarks/gateway_faults.py.
 """
 import argparse, json, os, signal, socket, subprocess, sys, tempfile, threading, time
 from concurrent.futures import ThreadPoolExecutor

@@ -546,7 +546,7 @@ def _health(self: CallStore) -> dict:
     if sig != self._folder_sig() or time.monotonic() - at > HEALTH_RECHECK_S: self._check_files()
     kinds = [reason.partition(":")[0] for reason in self._file_issues.values()]
     files = {key: kinds.count(kind) for key, kind in _HEALTH_KINDS.items()}
-    ok = self.error is None and not self.dropped and not self._file_issues
+    ok = self.error is None and not self._file_issues     # what was dropped stays counted; the status heals
     return {"written": self.written, "dropped": self.dropped, "error": self.error,
             "bad_segments": len(self.bad_segments), **files, "status": "ok" if ok else "degraded"}
 CallStore.read_raw, CallStore.raw_count, CallStore.health = _read_raw, _raw_count, _health

@@ -6,16 +6,19 @@
 from __future__ import annotations
 import asyncio, hashlib, hmac, json, logging, os, threading, time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
+import h11, httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from uvicorn.protocols.http.h11_impl import H11Protocol
 from .router import LLMUnavailable, Router, reason_kind, unknown_fields
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SCOPES', 'parse_keys', 'check_key', 'CircuitBreaker', 'SpecialistBatcher', 'upstream_error', 'create_app',
-           'build_gateway', 'serve', 'BackgroundServer']
+__all__ = ['log', 'SCOPES', 'parse_keys', 'check_key', 'CircuitBreaker', 'SpecialistBatcher', 'CaptureHandoff', 'upstream_error',
+           'create_app', 'HeaderTimeoutH11', 'uvicorn_config', 'build_gateway', 'run_app', 'serve', 'BackgroundServer']
 
 # %% ../nbs/10_gateway.ipynb #2514a97e
 SCOPES = ("call", "admin")
@@ -105,12 +108,75 @@ def _metrics():
             "queue": Gauge("slm_gateway_specialist_queue_depth", "Requests waiting for a specialist", registry=r),
             "shadow": Counter("slm_gateway_shadow", "Shadow-mode comparisons of specialist and LLM", ["cluster", "agree"], registry=r),
             "breaker": Gauge("slm_gateway_upstream_circuit_open", "1 while the upstream circuit breaker is open", registry=r),
-            "capture_dropped": Gauge("slm_gateway_capture_dropped", "Calls the capture store dropped rather than hold a client up", registry=r),
+            "capture_dropped": Gauge("slm_gateway_capture_dropped", "Calls capture dropped rather than hold a client up", registry=r),
+            "capture_backlog": Gauge("slm_gateway_capture_backlog", "Calls handed to capture, not yet in the store", registry=r),
             "capture_failing": Gauge("slm_gateway_capture_failing", "1 while the capture store's segment writes fail", registry=r)}
 
+# %% ../nbs/10_gateway.ipynb #f9743f4f
+class CaptureHandoff:
+    "Calls `store.record` on its own thread so no request waits for it; over `backlog` waiting, drops and counts calls."
+    def __init__(self, store, backlog: int = 1000):
+        self.store, self.backlog, self.waiting, self.dropped, self.closed = store, backlog, 0, 0, False
+        self.pool, self._lock = ThreadPoolExecutor(1, thread_name_prefix="capture"), threading.Lock()
+
+    def submit(self, *args, **kw) -> bool:
+        "Queue `store.record(*args, **kw)` without waiting; False when the call was dropped instead."
+        with self._lock:
+            full = self.closed or self.waiting >= self.backlog
+            self.waiting += not full
+        if full:
+            return self._drop("shutting down" if self.closed else f"{self.backlog} calls already waiting")
+        self.pool.submit(self._record, args, kw)
+        return True
+
+    def _record(self, args, kw):
+        try:
+            if self.closed:
+                self._drop("shutting down")
+            else:
+                self.store.record(*args, **kw)
+        except Exception as e:
+            self._drop(f"the store raised {type(e).__name__}: {e}")
+        finally:
+            with self._lock:
+                self.waiting -= 1
+
+    def _drop(self, why: str) -> bool:
+        with self._lock:
+            self.dropped += 1
+        if self.dropped == 1 or self.dropped % 1000 == 0:
+            log.warning("capture: call dropped (%s); %d dropped so far", why, self.dropped)
+        return False
+
+    @property
+    def lost(self) -> int:
+        "Calls that will not reach a segment: dropped here, or by the store."
+        return self.dropped + getattr(self.store, "dropped", 0)
+
+    def close(self, timeout: float = 10.0):
+        "Give the waiting calls `timeout` seconds to reach the store, then drop (and count) the rest."
+        end = time.monotonic() + timeout
+        while self.waiting and time.monotonic() < end:
+            time.sleep(0.01)
+        self.closed = True
+        self.pool.shutdown(wait=True)
+
 # %% ../nbs/10_gateway.ipynb #9707e2cc
-def _error(status: int, message: str, kind: str = "invalid_request_error") -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "type": kind, "code": status}}, status_code=status)
+def _header(text: str) -> str:
+    "A header-safe version of `text`: printable ASCII, no line breaks, at most 200 characters."
+    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text[:200])
+
+def _store_health(store) -> dict:
+    "`store.health()` (it reads the disk: called off the event loop); a store that cannot say is degraded, with the reason."
+    try:
+        return store.health()
+    except Exception as e:
+        return {"status": "degraded", "error": f"health check failed: {type(e).__name__}: {e}"[:300],
+                "dropped": getattr(store, "dropped", None)}
+
+def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> JSONResponse:
+    body = {"error": {"message": message, "type": kind, "code": status}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 async def _read_body(request: Request, max_body: int, timeout_s: float) -> bytes | JSONResponse:
     "The body, read within `timeout_s` and checked for size while it arrives; or the error response."
@@ -156,19 +222,21 @@ async def _read_request(request: Request, max_body: int, timeout_s: float = 10.0
 
 # %% ../nbs/10_gateway.ipynb #7c5ea418
 class _Upstream(Exception):
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
-        self.status, self.message = status, message
+        self.status, self.message, self.headers = status, message, headers
 
-def upstream_error(status: int, breaker: CircuitBreaker) -> _Upstream:
-    "The client's error for an upstream HTTP error `status`; only 5xx count against `breaker`."
+def upstream_error(status: int, breaker: CircuitBreaker, headers=None) -> _Upstream:
+    "The client's error for an upstream HTTP error `status` (response `headers`); only 5xx count against `breaker`."
     if status >= 500:
         breaker.failure()
         return _Upstream(502, f"upstream LLM failed ({status})")
     if status in (401, 403):
         return _Upstream(502, f"upstream LLM refused the gateway's credentials ({status})")
     if status == 429:
-        return _Upstream(429, "upstream LLM rate limit reached; retry later")
+        wait = httpx.Headers(headers or {}).get("retry-after")
+        passed_on = {"Retry-After": _header(wait)} if wait else None
+        return _Upstream(429, "upstream LLM rate limit reached; retry later", passed_on)
     return _Upstream(status, f"upstream LLM rejected the request ({status})")
 
 def _kind(status: int) -> str:
@@ -182,10 +250,6 @@ def _agree(a: dict, b: dict) -> bool:
     pa, pb = parse_tool_calls(ta), parse_tool_calls(tb)
     return pa == pb if pa is not None or pb is not None else ta.strip().casefold() == tb.strip().casefold()
 
-def _header(text: str) -> str:
-    "A header-safe version of `text`: printable ASCII, no line breaks, at most 200 characters."
-    return "".join(c if 32 <= ord(c) < 127 else "?" for c in text[:200])
-
 def _sse(resp: dict):
     "A chat.completion as `chat.completion.chunk` server-sent events."
     ch = resp["choices"][0]; msg = dict(ch["message"])
@@ -198,24 +262,32 @@ def _sse(resp: dict):
 # %% ../nbs/10_gateway.ipynb #3c92fe29
 def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max_body: int = 1_000_000,
                breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0,
-               body_timeout: float = 10.0, upstream_threads: int = 32) -> FastAPI:
+               body_timeout: float = 10.0, upstream_threads: int = 32, capture_backlog: int = 1000) -> FastAPI:
     "The gateway app for `router`; `keys` from `parse_keys`; calls captured in `store` (a writer `CallStore`)."
-    app = FastAPI(title="slm_agents gateway", docs_url=None, redoc_url=None, openapi_url=None)
+    handoff = CaptureHandoff(store, capture_backlog) if store is not None else None
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if handoff is not None:
+            await asyncio.to_thread(handoff.close)          # the backlog reaches the store before it is closed
+
+    app = FastAPI(title="slm_agents gateway", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     # the upstream, routing and capture each get their own threads: a slow LLM cannot stall calls a specialist serves
     pools = {"upstream": ThreadPoolExecutor(upstream_threads, thread_name_prefix="upstream"),
-             "decide": ThreadPoolExecutor(4, thread_name_prefix="decide"),
-             "capture": ThreadPoolExecutor(1, thread_name_prefix="capture")}
+             "decide": ThreadPoolExecutor(4, thread_name_prefix="decide")}
     m, breaker, batcher = _metrics(), breaker or CircuitBreaker(), SpecialistBatcher(router, max_batch, window_ms)
     m["queue"].set_function(lambda: batcher.pending)
     m["breaker"].set_function(lambda: float(breaker.state == "open"))
     app.state.router, app.state.metrics, app.state.breaker, app.state.batcher, app.state.store = router, m, breaker, batcher, store
+    app.state.capture = handoff
 
     async def upstream(req: dict) -> dict:
         import openai
         if not breaker.allow(): raise _Upstream(503, "upstream LLM circuit open")
         try: resp = await asyncio.get_running_loop().run_in_executor(pools["upstream"], router.llm.complete, req)
         except LLMUnavailable as e: breaker.failure(); log.warning("upstream: %s", e); raise _Upstream(503, "upstream LLM unreachable")
-        except openai.APIStatusError as e: raise upstream_error(e.status_code, breaker)
+        except openai.APIStatusError as e: raise upstream_error(e.status_code, breaker, e.response.headers)
         except Exception as e: breaker.failure(); raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
         if not isinstance(resp, dict) or not resp.get("choices"): breaker.failure(); raise _Upstream(502, "upstream LLM answer has no choices")
         breaker.success(); return resp
@@ -256,11 +328,14 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         except Exception as e:
             log.exception("gateway error"); err = _Upstream(500, f"internal error: {type(e).__name__}")
         secs = time.perf_counter() - t0
-        if store is not None:                   # the specialist's shadow answer goes inside the encrypted response, never in tags
+        if handoff is not None:                 # the specialist's shadow answer goes inside the encrypted response, never in tags
             logged = None if err else (resp | {"shadow": slm_resp} if d.reason == "shadow mode" else resp)
-            await loop.run_in_executor(pools["capture"], lambda: store.record(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=err.message if err else None,
-                                       tags={"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)} | tags))
-        if err: m["errors"].labels(str(err.status)).inc(); return _error(err.status, err.message, _kind(err.status))
+            tags = {"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)} | tags
+            error = err.message if err else None
+            handoff.submit(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=error, tags=tags)
+        if err:
+            m["errors"].labels(str(err.status)).inc()
+            return _error(err.status, err.message, _kind(err.status), err.headers)
         m["requests"].labels(d.route, str(d.cluster)).inc(); m["latency"].labels(d.route).observe(secs)
         m["tokens"].labels(d.route).inc(((resp.get("usage") or {}).get("completion_tokens")) or 0)
         headers = {"x-slm-route": d.route, "x-slm-cluster": str(d.cluster), "x-slm-reason": _header(d.reason)}
@@ -275,7 +350,12 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
 
     @app.get("/healthz")
     async def healthz():
-        capture = store.health() if store is not None else None
+        capture = None
+        if handoff is not None:                 # degraded: the store says so, or the backlog is full (calls being dropped)
+            capture = await asyncio.to_thread(_store_health, store)
+            capture |= {"backlog": handoff.waiting, "handoff_dropped": handoff.dropped}
+            if handoff.waiting >= handoff.backlog:
+                capture["status"] = "degraded"
         status = "degraded" if capture and capture["status"] != "ok" else "ok"
         slm = sum(e["route"] == "slm" for e in router.config["clusters"].values())
         return {"status": status, "upstream": breaker.state, "capture": capture, "specialists": slm}
@@ -284,11 +364,57 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
     async def metrics(request: Request):
         from prometheus_client import generate_latest
         if (code := check_key(keys, request.headers.get("authorization"), "admin")) != 200: return _error(code, "key lacks scope 'admin'", "authentication_error")
-        if store is not None:
-            m["capture_dropped"].set(store.dropped)
+        if handoff is not None:
+            m["capture_dropped"].set(handoff.lost)
+            m["capture_backlog"].set(handoff.waiting)
             m["capture_failing"].set(store.error is not None)
         return PlainTextResponse(generate_latest(m["registry"]).decode(), media_type="text/plain; version=0.0.4")
     return app
+
+# %% ../nbs/10_gateway.ipynb #a718996b
+class HeaderTimeoutH11(H11Protocol):
+    "uvicorn's h11 protocol, closing a connection whose request line and headers take over `header_timeout` seconds."
+    header_timeout, _timer = 10.0, None
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm()
+
+    def _arm(self):
+        self._disarm()
+        self._timer = self.loop.call_later(self.header_timeout, self._headers_late)
+
+    def _disarm(self):
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def handle_events(self):
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:          # the request line and all its headers are in
+            self._disarm()
+
+    def on_response_complete(self):
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._arm()                                    # the next request on this connection gets the same time
+
+    def connection_lost(self, exc):
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _headers_late(self):
+        self._timer = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            log.info("closed a connection whose request headers took over %g s", self.header_timeout)
+            self.transport.close()
+
+def uvicorn_config(app, header_timeout: float = 10.0, limit_concurrency: int = 256, timeout_keep_alive: int = 5, **kw):
+    "uvicorn's settings for a gateway `app`: `HeaderTimeoutH11`, a cap on connections, a short keep-alive."
+    import uvicorn
+    http = type("GatewayH11", (HeaderTimeoutH11,), {"header_timeout": header_timeout})
+    return uvicorn.Config(app, http=http, limit_concurrency=limit_concurrency, timeout_keep_alive=timeout_keep_alive,
+                          log_level="warning", **kw)
 
 # %% ../nbs/10_gateway.ipynb #c8f8051b
 def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_base_url=None, upstream_model=None, upstream_key=None,
@@ -302,23 +428,33 @@ def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_
     llm = LLMClient(upstream_base_url, upstream_key, upstream_model, timeout=timeout, max_retries=max_retries)
     store = None
     if store_dir is not None:
-        store = CallStore(store_dir, "writer", store_key or os.environ.get("SLM_AGENTS_STORE_KEY"), store_key_file, batch_size=capture_batch)
+        key = store_key or os.environ.get("SLM_AGENTS_STORE_KEY")
+        # only the capture hand-off thread waits for room in the store, never a request: give a slow write time
+        store = CallStore(store_dir, "writer", key, store_key_file, batch_size=capture_batch, max_block=10.0)
     return create_app(Router.load(run_dir, llm), keys, store, shadow, **kw)
 
-def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, **kw):
+def run_app(app, host: str = "127.0.0.1", port: int = 8000, **server):
+    "Serve a gateway `app` with `uvicorn_config(**server)` until SIGTERM/SIGINT, then close its store."
     import uvicorn
-    app = build_gateway(run_dir, **kw)
-    try: uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=256, timeout_keep_alive=5)
+    try:
+        uvicorn.Server(uvicorn_config(app, host=host, port=port, **server)).run()
     finally:
-        if app.state.store is not None: app.state.store.close()
+        if app.state.store is not None:
+            app.state.store.close()
+
+def serve(run_dir, host: str = "127.0.0.1", port: int = 8000, **kw):
+    "Serve RUN_DIR's router (`build_gateway(run_dir, **kw)`) on `host:port`."
+    run_app(build_gateway(run_dir, **kw), host, port)
 
 # %% ../nbs/10_gateway.ipynb #ae6de627
 class BackgroundServer:
     "Run an ASGI app with uvicorn on 127.0.0.1 in a thread (context manager); `.base_url` ends in /v1."
-    def __init__(self, app, port: int = 0):
+    def __init__(self, app, port: int = 0, **server):
+        "`server`: `uvicorn_config`'s settings (the same defaults as `serve`)."
         import socket, uvicorn
-        self.sock = socket.socket(); self.sock.bind(("127.0.0.1", port))
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", port))
+        self.server = uvicorn.Server(uvicorn_config(app, **server))
         self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
     def __enter__(self):
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True); self.thread.start()
