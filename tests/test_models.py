@@ -89,7 +89,7 @@ def test_a_weight_file_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypat
     path.write_bytes(b"GGUF-evil")                        # the same size, other bytes
     (site / "fake_gguf" / "w.gguf").write_bytes(b"GGUF-evil")
     (site / "fake_embedder" / "model" / "model.safetensors").write_bytes(b"weighty")
-    with pytest.raises(ModelUnavailable, match="fake.gguf: SHA-256 .* is not the registry's .*delete it to join the parts again"):
+    with pytest.raises(ModelUnavailable, match="fake.gguf: SHA-256 .* is not the pinned .*delete it to join the parts again"):
         _gguf(REGISTRY["fake-joined"])
     with pytest.raises(ModelUnavailable, match="w.gguf: SHA-256 .*reinstall its package"):
         _gguf(REGISTRY["fake-shipped"])
