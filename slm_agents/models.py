@@ -5,6 +5,7 @@
 # %% ../nbs/05a_models.ipynb #3d40dd0e
 from __future__ import annotations
 import hashlib, importlib, importlib.util, json, logging, os, shutil, time
+from collections import OrderedDict
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
@@ -13,11 +14,11 @@ from tqdm.auto import tqdm
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'MINILM_FILES', 'ModelSpec', 'ModelUnavailable',
-           'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path', 'checked_folder',
-           'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages', 'prompt_text', 'fit_messages',
-           'generate', 'generate_scored', 'Constraint', 'json_schema', 'tool_schema', 'answer_constraint', 'matcher',
-           'GrammarMask', 'grammar_mask', 'throughput']
+__all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'MINILM_FILES', 'MAX_COMPILERS', 'ModelSpec',
+           'ModelUnavailable', 'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path',
+           'checked_folder', 'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages',
+           'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'Constraint', 'json_schema', 'tool_schema',
+           'answer_constraint', 'matcher', 'GrammarMask', 'grammar_mask', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -412,15 +413,20 @@ def answer_constraint(fmt: str, request: dict, labels=None, max_calls: int | Non
     return None
 
 # %% ../nbs/05a_models.ipynb #95a0245a
-_COMPILERS: dict = {}
+_COMPILERS: OrderedDict = OrderedDict()
+MAX_COMPILERS = 8     # tokenizers whose compiler is kept; a gateway serving more specialists recompiles the rarest
 
 def _compiler(tok, vocab_size: int):
     "xgrammar's compiler for `tok` (one per tokenizer and vocabulary size; it caches what it compiles)."
     import xgrammar as xgr
     key = (id(tok), vocab_size)
-    if key not in _COMPILERS:
-        info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab_size, stop_token_ids=_stop_ids(tok))
-        _COMPILERS[key] = (tok, xgr.GrammarCompiler(info, max_threads=1))   # the tokenizer is kept: its id stays unique
+    if key in _COMPILERS:
+        _COMPILERS.move_to_end(key)
+        return _COMPILERS[key][1]
+    info = xgr.TokenizerInfo.from_huggingface(tok, vocab_size=vocab_size, stop_token_ids=_stop_ids(tok))
+    _COMPILERS[key] = (tok, xgr.GrammarCompiler(info, max_threads=1))   # the tokenizer is kept: its id stays unique
+    while len(_COMPILERS) > MAX_COMPILERS:
+        _COMPILERS.popitem(last=False)
     return _COMPILERS[key][1]
 
 def matcher(tok, c: Constraint | None, vocab_size: int):
