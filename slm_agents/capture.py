@@ -6,7 +6,7 @@
 from __future__ import annotations
 import atexit, base64, contextlib, contextvars, fcntl, functools, hashlib, hmac, inspect, io, json, os, pwd
 import logging, queue, signal, threading, time, uuid, weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cached_property
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,9 +24,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'KEY_ENV', 'KEY_FILE_ENV', 'ROLES', 'DROP_KWARGS', 'SECRET', 'PLAIN', 'FORMAT', 'SEGMENT_SCHEMA', 'MANIFEST',
-           'HEALTH_RECHECK_S', 'StoreError', 'RoleError', 'WrongKey', 'generate_keys', 'load_key', 'Session',
-           'Tampered', 'encrypt_segment', 'decrypt_segment', 'CallStore', 'ChainLine', 'flush_all', 'AuditCheck',
-           'call_context', 'wrap', 'capture', 'echo_answer', 'LoopbackLLM']
+           'HEALTH_RECHECK_S', 'StoreError', 'RoleError', 'WrongKey', 'generate_keys', 'load_key', 'Signer', 'Session',
+           'Tampered', 'encrypt_segment', 'segment_writer', 'decrypt_segment', 'CallStore', 'ChainLine', 'flush_all',
+           'AuditCheck', 'call_context', 'wrap', 'capture', 'echo_answer', 'LoopbackLLM']
 
 # %% ../nbs/01_capture.ipynb #1a3650fa
 KEY_ENV, KEY_FILE_ENV = "SLM_AGENTS_KEY", "SLM_AGENTS_KEY_FILE"
@@ -63,27 +63,34 @@ def load_key(key: str | None = None, key_file=None):
 def _hkdf(secret: bytes, info: bytes, salt: bytes | None = None) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=salt, info=info).derive(secret)
 
+class Signer(NamedTuple):
+    "What a writer keeps of its session: the id and the manifest MAC key (no key that opens a segment)."
+    id: str
+    mac_key: bytes
+
 @dataclass(frozen=True)
 class Session:
-    "A writer's key agreement with the store key: `id` is its ephemeral public half, `secret` what both ends derive."
+    "A key agreement with the store key: `id` is its ephemeral public half, `secret` what both ends derive."
     id: str
-    secret: bytes
+    secret: bytes = field(repr=False)
 
     @classmethod
     def new(cls, pub) -> Session:
-        "A fresh session sealed to the store's public key (the writer's side)."
+        "A fresh agreement with the store's public key (the writer's side)."
         eph = X25519PrivateKey.generate()
         return cls(_b64(_pub_bytes(eph.public_key())), eph.exchange(pub))
 
     @classmethod
     def open(cls, priv, id: str) -> Session:
-        "The same session from its id and the private key (the admin's side)."
+        "The same agreement from its id and the private key (the admin's side)."
         return cls(id, priv.exchange(X25519PublicKey.from_public_bytes(base64.urlsafe_b64decode(id))))
 
     def segment_key(self, salt: bytes) -> bytes: return _hkdf(self.secret, b"slm_agents segment v2", salt)
 
     @cached_property
     def mac_key(self) -> bytes: return _hkdf(self.secret, b"slm_agents manifest v2")
+
+    def signer(self) -> Signer: return Signer(self.id, self.mac_key)
 
 # %% ../nbs/01_capture.ipynb #fe57a46c
 DROP_KWARGS = ("extra_headers", "extra_query", "timeout")
@@ -123,11 +130,11 @@ SEGMENT_SCHEMA = pa.schema([pa.field(k, pa.binary() if k in SECRET else _PA.get(
 
 class Tampered(StoreError, InvalidTag): "A sealed column does not verify against its row."
 
-def _row_ads(plain: pa.Table, present: list[tuple]) -> list[bytes]:
-    "Per row: every plaintext column, and which sealed cells are set, in one canonical encoding (the associated data)."
+def _row_ads(plain: pa.Table, present: list[tuple], writer: str = "") -> list[bytes]:
+    "Per row: the writer's session, every plaintext column and which sealed cells are set, encoded canonically."
     cols = [plain.column(k).cast(pa.int64()) if k == "ts" else plain.column(k) for k in PLAIN]
     rows = zip(*(c.to_pylist() for c in cols), present)
-    return [b"slm_agents v2|" + orjson.dumps(r) for r in rows]
+    return [b"slm_agents v2|" + writer.encode() + b"|" + orjson.dumps(r) for r in rows]
 
 def _seal(aes, ad: bytes, col: str, value, nonce: bytes):
     if value is None: return None
@@ -139,37 +146,41 @@ def _unseal(aes, ad: bytes, col: str, blob):
     return aes.decrypt(blob[:12], blob[12:], col.encode() + b"|" + ad).decode()
 
 # %% ../nbs/01_capture.ipynb #07816e6f
-def encrypt_segment(rows: list[dict], pub, session: Session | None = None) -> pa.Table:
-    "An encrypted Arrow table of call rows, sealed to the store's public key through `session` (by default a new one)."
-    session, salt = session or Session.new(pub), os.urandom(16)
-    aes = AESGCM(session.segment_key(salt))
+def encrypt_segment(rows: list[dict], pub, writer: str = "") -> pa.Table:
+    "An encrypted Arrow table of call rows, sealed to the store's public key with a key of its own; `writer`: its session."
+    sealed, salt = Session.new(pub), os.urandom(16)     # forgotten once this returns: the writer cannot open it again
+    aes = AESGCM(sealed.segment_key(salt))
     cols = {k: [r.get(k) for r in rows] for k in CALL_SCHEMA}
     if None in cols["request"]: raise ValueError("every row needs a request: its sealed cell authenticates the row")
     cols["tags"] = [orjson.dumps(t or {}, option=orjson.OPT_SORT_KEYS).decode() for t in cols["tags"]]
     plain = pa.table({k: cols[k] for k in PLAIN}, schema=pa.schema([SEGMENT_SCHEMA.field(k) for k in PLAIN]))
-    ads = _row_ads(plain, [tuple(v is not None for v in vs) for vs in zip(*(cols[k] for k in SECRET))])
+    ads = _row_ads(plain, [tuple(v is not None for v in vs) for vs in zip(*(cols[k] for k in SECRET))], writer)
     for k in SECRET:
         nonces = os.urandom(12 * len(rows))
         cols[k] = [_seal(aes, ad, k, v, nonces[12 * i:12 * i + 12]) for i, (ad, v) in enumerate(zip(ads, cols[k]))]
-    meta = {b"slm_agents.eph_pub": session.id.encode(), b"slm_agents.salt": _b64(salt).encode(),
-            b"slm_agents.format": str(FORMAT).encode()}
+    meta = {b"slm_agents.eph_pub": sealed.id.encode(), b"slm_agents.salt": _b64(salt).encode(),
+            b"slm_agents.writer": writer.encode(), b"slm_agents.format": str(FORMAT).encode()}
     return pa.table(cols, schema=SEGMENT_SCHEMA.with_metadata(meta))
+
+def segment_writer(table: pa.Table) -> str:
+    "The session a segment says it was written in (checked against its rows when it is decrypted)."
+    return (table.schema.metadata or {}).get(b"slm_agents.writer", b"").decode()
 
 def decrypt_segment(table: pa.Table, priv) -> pl.DataFrame:
     "Call rows (`CALL_SCHEMA`) from an encrypted segment table; raises `Tampered` if any column of a row was altered."
     meta = table.schema.metadata or {}
     fmt = meta.get(b"slm_agents.format", b"?").decode()
     if fmt != str(FORMAT): raise StoreError(f"segment format {fmt}: this version reads format {FORMAT} only")
-    session = Session.open(priv, meta[b"slm_agents.eph_pub"].decode())
-    aes = AESGCM(session.segment_key(base64.urlsafe_b64decode(meta[b"slm_agents.salt"])))
+    sealed = Session.open(priv, meta[b"slm_agents.eph_pub"].decode())
+    aes = AESGCM(sealed.segment_key(base64.urlsafe_b64decode(meta[b"slm_agents.salt"])))
     present = list(zip(*(pc.is_valid(table.column(k)).to_pylist() for k in SECRET)))
-    ads = _row_ads(table.select(list(PLAIN)), present)
+    ads = _row_ads(table.select(list(PLAIN)), present, segment_writer(table))
     d = table.to_pydict()
     if None in d["request"]: raise Tampered("a row has no request: its sealed cell was removed")
     for k in SECRET:
         try: d[k] = [_unseal(aes, ad, k, b) for ad, b in zip(ads, d[k])]
         except InvalidTag:
-            why = "a row's plaintext columns or sealed cells were altered"
+            why = "a row's plaintext columns or sealed cells, or its segment's session, were altered"
             raise Tampered(f"column {k!r} does not verify: {why}") from None
     return pl.DataFrame(d, schema=CALL_SCHEMA)
 
@@ -193,7 +204,7 @@ class CallStore:
         self._pending = threading.BoundedSemaphore(max_pending or batch_size)
         self._q, self._thread, self._lock = queue.SimpleQueue(), None, threading.Lock()
         self.written, self.dropped, self.error = 0, 0, None
-        self._session, self._sessions = None, {}        # this writer's session; the sessions an admin has opened
+        self._signer, self._sessions = None, {}         # this writer's session; the sessions an admin has opened
         self._unreadable, self._file_issues = {}, {}    # from the last read; from the last check of the folder
         self._checked = (None, 0.0)                     # the folder's signature at that check, and when
 
@@ -314,8 +325,12 @@ def _append_chained(fd: int, entry: dict, key: bytes):
     last = tail.rstrip(b"\n").rsplit(b"\n", 1)[-1]
     prev = "" if torn or not last else _parse(last)[1]
     line = orjson.dumps(entry | {"mac": _mac(key, prev, entry)}, option=orjson.OPT_SORT_KEYS) + b"\n"
-    _write_all(fd, b"\n" + line if torn else line)
-    os.fsync(fd)
+    try:
+        _write_all(fd, b"\n" + line if torn else line)
+        os.fsync(fd)
+    except BaseException:
+        os.ftruncate(fd, size)        # a failed append leaves the manifest as it was: no half line, no orphan entry
+        raise
 
 # %% ../nbs/01_capture.ipynb #6150befb
 _FLUSH, _STOP = object(), object()
@@ -388,14 +403,14 @@ def _parquet_bytes(table: pa.Table) -> bytes:
 def _write(self: CallStore, batch):
     "One segment, then its manifest entry, both under the manifest's lock, so a reader sees both or neither."
     rows = [_safe_row(i) for i in batch]
-    self._session = self._session or Session.new(self._pub)
-    data = _parquet_bytes(encrypt_segment(rows, self._pub, self._session))
+    self._signer = self._signer or Session.new(self._pub).signer()
+    data = _parquet_bytes(encrypt_segment(rows, self._pub, self._signer.id))
     name = self.path / "segments" / f"seg-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
     digest = hashlib.sha256(data).hexdigest()
-    entry = {"segment": name.name, "rows": len(rows), "sha256": digest, "session": self._session.id}
+    entry = {"segment": name.name, "rows": len(rows), "sha256": digest, "session": self._signer.id}
     with _locked(self.path / MANIFEST, exclusive=True) as manifest:
         _write_atomic(name, data)
-        try: _append_chained(manifest, entry, self._session.mac_key)
+        try: _append_chained(manifest, entry, self._signer.mac_key)
         except BaseException:
             name.unlink(missing_ok=True)       # not listed, not kept: the batch is retried whole
             raise
@@ -503,10 +518,12 @@ def _readable(self: CallStore, path, read):
 def _open_segment(self: CallStore, path: Path, entry: dict) -> pl.DataFrame:
     "Decrypt a listed segment: every row must verify, and the file must be the one its manifest entry names."
     data = path.read_bytes()
-    df = decrypt_segment(pq.read_table(pa.BufferReader(data)), self._key)
     if hashlib.sha256(data).hexdigest() != entry.get("sha256"):
         raise StoreError("digest differs from the manifest's: the file was rewritten or swapped")
-    return df
+    table = pq.read_table(pa.BufferReader(data))
+    if segment_writer(table) != entry.get("session"):
+        raise StoreError("written in another session than the manifest entry that lists it")
+    return decrypt_segment(table, self._key)
 
 def _listed_rows(path: Path, entry: dict) -> int:
     n = pq.ParquetFile(path).metadata.num_rows

@@ -126,7 +126,12 @@ class CaptureHandoff:
             self.waiting += not full
         if full:
             return self._drop("shutting down" if self.closed else f"{self.backlog} calls already waiting")
-        self.pool.submit(self._record, args, kw)
+        try:
+            self.pool.submit(self._record, args, kw)
+        except RuntimeError:                            # closed between the check and the hand-off
+            with self._lock:
+                self.waiting -= 1
+            return self._drop("shutting down")
         return True
 
     def _record(self, args, kw):
@@ -158,7 +163,8 @@ class CaptureHandoff:
         end = time.monotonic() + timeout
         while self.waiting and time.monotonic() < end:
             time.sleep(0.01)
-        self.closed = True
+        with self._lock:
+            self.closed = True
         self.pool.shutdown(wait=True)
 
 # %% ../nbs/10_gateway.ipynb #9707e2cc

@@ -13,7 +13,7 @@ from .cluster import PARTS, Templates, embed_texts, load_embedder, load_template
 from .export import load_specialist
 from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
-from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding, llm_score,
+from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding, llm_score, shared_embedder,
                                 load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text)
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class EmbeddingClassifier:
         if len(self.cache) + len(new) > self.cache_size: self.cache.clear()
         self.cache.update(new)
         return out
-    def _load(self): self.embedder = load_embedder(); return self.embedder
+    def _load(self): self.embedder = shared_embedder(); return self.embedder     # one MiniLM per process
     def forget(self, text: str): self.cache.pop(text, None)
     def features(self, requests):
         parts = [_part_texts(r, self.templates) for r in requests]; w = self.space["weights"]

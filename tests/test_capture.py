@@ -212,7 +212,9 @@ def test_a_relabelled_segment_is_reported_and_the_rest_stays_readable(tmp_path, 
     _rewrite(segs[1], "tags", '{"route":"llm"}')
     admin = CallStore(tmp_path / "s", "admin", key=admin_key)
     assert len(admin.read_raw()) == 4 and len(feedback_calls(admin)) == 0
-    assert list(admin.bad_segments) == [segs[1].name] and admin.bad_segments[segs[1].name].startswith("Tampered")
+    assert list(admin.bad_segments) == [segs[1].name] and "digest differs" in admin.bad_segments[segs[1].name]
+    _rewrite(segs[2], "tags", '{"route":"llm"}')                    # past the digest, its rows fail too
+    with pytest.raises(Tampered): decrypt_segment(pq.read_table(segs[2]), load_key(admin_key))
 
 def test_a_deleted_or_swapped_in_segment_is_reported(tmp_path, keys):
     admin_key, writer_key = keys
@@ -338,3 +340,51 @@ def test_an_unlistable_segments_folder_is_reported_not_raised(tmp_path, keys):
     seg_dir.write_text("")                                            # not a folder any more
     h = CallStore(tmp_path / "s", "analyst").health()
     assert h["status"] == "degraded" and h["missing_segments"] == 2   # the folder, and the listed segment
+
+def test_a_manifest_rewritten_in_a_fresh_session_cannot_hide_a_segment(tmp_path, keys):
+    "Anyone with the public key can sign entries in a session of their own, but not list another session's segments."
+    from slm_agents.capture import MANIFEST, Session, _append_chained, _locked
+    admin_key, writer_key = keys
+    segs = _store(tmp_path, writer_key)
+    manifest = tmp_path / "s" / MANIFEST
+    old = [json.loads(x) for x in manifest.read_text().splitlines()]
+    forger = Session.new(load_key(writer_key)).signer()
+    manifest.write_text("")
+    with _locked(manifest, exclusive=True) as fd:                     # the chain rebuilt without segment 1
+        for e in old[:1] + old[2:]:
+            _append_chained(fd, {k: v for k, v in e.items() if k != "mac"} | {"session": forger.id}, forger.mac_key)
+    segs[1].unlink()
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 0                                # no segment is listed in its own session
+    assert all("another session" in why for why in admin.bad_segments.values()) and len(admin.bad_segments) == 2
+
+def test_the_writer_keeps_no_key_that_opens_a_segment(tmp_path, keys):
+    admin_key, writer_key = keys
+    segs = _store(tmp_path, writer_key, segments=2)
+    sealed = {pq.read_schema(p).metadata[b"slm_agents.eph_pub"] for p in segs}
+    assert len(sealed) == 2                                          # a key agreement of its own per segment
+    store = CallStore(tmp_path / "s", "writer", key=writer_key)
+    _rec(store)
+    store.flush()
+    assert store._signer._fields == ("id", "mac_key") and not hasattr(store._signer, "secret")
+    store.close()
+
+def test_a_failed_manifest_append_leaves_it_as_it_was(tmp_path, keys, monkeypatch):
+    admin_key, writer_key = keys
+    _store(tmp_path, writer_key, segments=1)
+    manifest = tmp_path / "s" / "manifest.jsonl"
+    before = manifest.read_bytes()
+    store = CallStore(tmp_path / "s", "writer", key=writer_key, batch_size=1, flush_interval=0.05)
+    real = os.fsync
+    def fail_on_manifest(fd):
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) == "manifest.jsonl": raise OSError(28, "No space left on device")
+        return real(fd)
+    monkeypatch.setattr(os, "fsync", fail_on_manifest)
+    _rec(store)
+    with pytest.raises(StoreError): store.flush(timeout=5)
+    assert manifest.read_bytes() == before                            # no half line, no orphan entry
+    monkeypatch.undo()
+    store.flush()
+    store.close()
+    admin = CallStore(tmp_path / "s", "admin", key=admin_key)
+    assert len(admin.read_raw()) == 3 and admin.bad_segments == {} and admin.health()["status"] == "ok"
