@@ -417,10 +417,10 @@ def timed_answers(jobs: dict, n: int, max_seconds: float | None = None) -> tuple
 # %% ../nbs/05_select.ipynb #7c36de47
 CLOSE = 0.9    # an answer scoring 90 % of the LLM's: closing half its gap reaches the 95 % bar
 
-def _baseline(fmt, outs, rows, labels, per_call: float, shots: int) -> dict:
-    "Score, valid rate, share `CLOSE` to the LLM's answer, seconds per call of one model's answers `outs` to `rows`."
+def _baseline(fmt, outs, rows, labels, llm: list[float], per_call: float, shots: int) -> dict:
+    "Score, valid rate, share `CLOSE` to the LLM's score `llm`, seconds per call of one model's answers `outs` to `rows`."
     scored = [score_output(fmt, o, r, labels) for o, r in zip(outs, rows)]
-    close = [s >= CLOSE * llm_score(fmt, r, labels) for (s, _), r in zip(scored, rows)]
+    close = [s >= CLOSE * lq for (s, _), lq in zip(scored, llm)]
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
     return {"score": mean([s for s, _ in scored]), "valid": mean([v for _, v in scored]), "n": len(scored),
             "close": mean(close), "close_calls": [int(x) for x in close],
@@ -440,8 +440,10 @@ def evaluate_candidates(models: dict, fmt, rows, shots, labels, batch_size=8, ma
                        for r, s in zip(rows, shots)]
             jobs[name, mode] = _answerer(model, tok, prompts, MAX_NEW[fmt], batch_size, cons)
     outs, per_call = timed_answers(jobs, len(rows), max_seconds)
+    n = max((len(o) for o in outs.values()), default=0)
+    llm = [llm_score(fmt, r, labels) for r in rows[:n]]           # once per call, not once per candidate and mode
     k = len(shots[0]) if shots else 0
-    return {name: {m: _baseline(fmt, outs[name, m], rows, labels, per_call[name, m], k if m == "few_shot" else 0)
+    return {name: {m: _baseline(fmt, outs[name, m], rows, labels, llm, per_call[name, m], k if m == "few_shot" else 0)
                    for m in MODES} for name in models}
 
 def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
