@@ -202,6 +202,7 @@ def _stamp(folder: Path):
     "Record the SHA-256 of each weight file of a converted `folder` beside them (`weights.sha256`)."
     sums = {p.name: file_sha256(p) for p in sorted(folder.glob("*.safetensors"))}
     (folder / "weights.sha256").write_text(json.dumps(sums, indent=1))
+    _VERIFIED.update({_key(folder / name, sha): True for name, sha in sums.items()})   # just hashed: not again
 
 def checked_folder(folder: Path) -> Path:
     "`folder`, its weight files checked against the SHA-256 recorded when it was written (recorded now if missing)."
