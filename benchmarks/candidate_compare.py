@@ -4,13 +4,13 @@
 For each call site (the calls of `LOG` whose `task` is `TASK`, scored as `FORMAT`), each model answers the first `--n`
 held-out calls zero-shot and with the 3 nearest training calls as examples (`select.evaluate_candidate`, S4's own code:
 score, valid-output rate, share of answers close to the LLM's, seconds per call at batch 8). With `--probe-steps`, the
-seconds of one LoRA step of S5's default `TrainConfig` on the site's own training calls (`finetune.probe_seconds_per_step`)
+seconds of one LoRA step of S5's default `TrainConfig` on the site's own training calls (`finetune.probe_seconds`)
 for each model, side by side in the same run. Writes `benchmarks/out/candidates.json`."""
 import argparse, json, time
 from pathlib import Path
 import polars as pl
 from slm_agents.cluster import embed_texts
-from slm_agents.finetune import TrainConfig, probe_seconds_per_step
+from slm_agents.finetune import TrainConfig, probe_seconds
 from slm_agents.models import load
 from slm_agents.select import _last_user, evaluate_candidate, nearest, shared_embedder, split_of, target_text
 
@@ -61,7 +61,7 @@ def main():
         del model
         if a.probe_steps:
             for s in sites:
-                secs = probe_seconds_per_step(name, s["train"], TrainConfig())
+                secs = probe_seconds(name, s["train"], TrainConfig()).per_step
                 results.append({"model": name, "log": s["log"], "task": s["task"], "seconds_per_step": round(secs, 2)})
                 print(json.dumps(results[-1]), flush=True)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib, importlib.util, json, logging, math, time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
@@ -19,8 +20,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
            'specialist_messages', 'specialist_prompts', 'make_example', 'sft_config', 'train_lora', 'TrainingData',
            'training_data', 'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer',
-           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'probe_seconds_per_step',
-           'spent_seconds', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
+           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds',
+           'spent_seconds', 'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
            'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
@@ -335,6 +336,7 @@ class PlanItem:
     value: float                  # share of traffic × LLM tokens per call × expected share served
     seconds_per_step: float = 0.0
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
+    overhead_base_s: float = 0.0  # the same answers from the untrained model, with the examples S4 showed it
     steps: int = 0
     eval_scale: float = 1.0       # share of the usual held-out calls it answers (less when time is short)
     status: str = "left out"      # "train", "base" (served untrained), "left out", or "fitted" (a label head)
@@ -362,7 +364,9 @@ def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:
 
 def _untrained(it: PlanItem, left: float, need: float, min_base: float, min_scale: float) -> bool:
     "Whether `it`, whose training does not fit, is served untrained: close enough to the LLM, and its answers fit."
-    if it.expected_quality < min_base or not _fit(it, left, 0, min_scale): return False
+    if it.expected_quality < min_base: return False
+    it.overhead_s = it.overhead_base_s or it.overhead_s
+    if not _fit(it, left, 0, min_scale): return False
     it.status = "base"
     it.reason = (f"served untrained: training does not fit (needs {need:.0f} s, {max(0, left):.0f} s left); "
                  f"{it.expected_quality:.0%} of its S4 answers were close to the LLM's")
@@ -400,23 +404,35 @@ def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max
     return items
 
 # %% ../nbs/06_finetune.ipynb #7ef127b4
-def probe_seconds_per_step(base: str, rows: list[dict], cfg: TrainConfig, n: int = 3) -> float:
-    "Seconds per optimizer step of `cfg` on a cluster's own calls, from `n` probe steps (model loading excluded)."
+class Probe(NamedTuple):
+    "What a few probe steps measured: seconds per optimizer step, and seconds to load the model and data."
+    per_step: float
+    load: float
+
+def probe_seconds(base: str, rows: list[dict], cfg: TrainConfig, n: int = 3) -> Probe:
+    "Seconds per optimizer step of `cfg` on a cluster's own calls, from `n` probe steps, and the loading around them."
+    t0 = time.perf_counter()
     d = training_data(base, rows, cfg)
     _, _, _, secs = train_lora(base, d.examples, replace(cfg, steps=n, warmup=0), d.tok)
-    return secs / n
+    return Probe(secs / n, time.perf_counter() - t0 - secs)
 
 def spent_seconds(run_dir) -> float:
     "Seconds the run's stages took so far (`timing.json`, written by the pipeline)."
     p = Path(run_dir) / "timing.json"
     return float(sum(json.loads(p.read_text()).get("stages", {}).values())) if p.exists() else 0.0
 
-def _later_calls(run_dir) -> int:
-    "Held-out calls each specialist answers after this stage: router calibration and evaluation."
+def _later_sizes(run_dir) -> tuple[int, int]:
+    "Router validation and evaluation calls per cluster, from the run's parameters."
     p = Path(run_dir) / "params.yaml"
     params = yaml.safe_load(p.read_text()) if p.exists() else {}
     pick = lambda *keys, default: next((params[k] for k in keys if k in params), default)
-    return int(pick("router.n_val", "n_val", default=40)) + int(pick("evaluate.n_test", "n_test", default=60))
+    return int(pick("router.n_val", "n_val", default=40)), int(pick("evaluate.n_test", "n_test", default=60))
+
+# %% ../nbs/06_finetune.ipynb #6743edf1
+def later_calls(n_held: int, n_eval: int, n_val: int, n_test: int) -> int:
+    "Held-out calls a specialist answers after the plan: finetune's score, then each half of the held-out calls."
+    half = math.ceil(n_held / 2)
+    return min(n_eval, n_held) + min(n_val, half) + min(n_test, half)
 
 # %% ../nbs/06_finetune.ipynb #d08b0c96
 def plan_items(run_dir) -> list[PlanItem]:
@@ -436,13 +452,15 @@ def plan_items(run_dir) -> list[PlanItem]:
         items.append(it)
     return items
 
-def _gen_seconds(entry: dict) -> float:
-    "Seconds per answered call S4 measured for the chosen model on this cluster (1 s when not measured)."
+def _gen_seconds(entry: dict, trained: bool) -> float:
+    "Seconds per call S4 measured for the chosen model: zero-shot for a trained specialist, else as it will be served."
     b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
-    return float((b.get("few_shot") or {}).get("seconds_per_call") or 1.0)
+    mode = "zero_shot" if trained or not base_shots(entry) else "few_shot"
+    return float((b.get(mode) or {}).get("seconds_per_call") or 1.0)
 
 # %% ../nbs/06_finetune.ipynb #33a92ead
-def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n_eval: int, min_steps: int = 30,
+def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n_held: dict, n_eval: int,
+                  min_steps: int = 30,
                   max_epochs: float = 3.0, fixed_reserve_s: float = 90.0, progress: bool = False,
                   min_base: float = 0.2) -> dict:
     "The training plan (steps per cluster, what is left out and why); written to `plan.json`."
@@ -454,10 +472,15 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
     if cfg.steps:                                        # fixed steps: every selected cluster, no budget planning
         for it in items: it.status, it.steps, it.reason = "train", cfg.steps, f"fixed {cfg.steps} steps"
     else:
-        later = _later_calls(run_dir) + n_eval
+        sizes = _later_sizes(run_dir)
         for it in tqdm(items, desc="probe steps", disable=not progress):
-            it.seconds_per_step = round(probe_seconds_per_step(it.model, rows[it.cluster], cfg), 3)
-            it.overhead_s = round(_gen_seconds(sel[str(it.cluster)]) * later + 10, 1)
+            probe = probe_seconds(it.model, rows[it.cluster], cfg)
+            it.seconds_per_step = round(probe.per_step, 3)
+            later = later_calls(n_held.get(it.cluster, 0), n_eval, *sizes)
+            loads = 3 * probe.load                       # finetune's score, router, evaluation each load it
+            e = sel[str(it.cluster)]
+            it.overhead_s = round(_gen_seconds(e, True) * later + loads, 1)
+            it.overhead_base_s = round(_gen_seconds(e, False) * later + loads, 1)
         spent = spent_seconds(run_dir) + time.perf_counter() - t0
         available = (budget or 60) * 60 - spent - fixed_reserve_s
         items = allocate(items, available, min_steps, max_epochs, cfg.batch_size, min_base=min_base)
@@ -517,7 +540,8 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
     sel = json.loads((run_dir / "selection.json").read_text())
     by_cluster = _cluster_rows(run_dir)
     train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
-    plan = plan_training(run_dir, cfg, budget, train_rows, n_eval, min_steps, max_epochs, progress=progress,
+    n_held = {c: sum(split_of(x) == "test" for x in r) for c, r in by_cluster.items()}
+    plan = plan_training(run_dir, cfg, budget, train_rows, n_held, n_eval, min_steps, max_epochs, progress=progress,
                          min_base=min_base)
     _clear(run_dir, clusters)                            # an adapter from an earlier plan must not be served
     out, bases = {}, {}
