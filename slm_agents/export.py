@@ -214,6 +214,7 @@ def _masked(mask, logits: dict, n: int) -> dict:
     mask.apply(torch.from_numpy(scores))                    # in place: the tensor shares the array's memory
     return {s: scores[s] for s in logits}
 
+# %% ../nbs/06a_export.ipynb #029b3875
 def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: set,
            mask=None) -> list[tuple[list[int], float]]:
     "Greedy answers (token ids, confidence) of at most `n_seq` tokenised prompts, decoded together, within `mask`."
@@ -230,7 +231,9 @@ def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: s
             row = logits[s]
             t = chosen[s] = int(row.argmax())
             lps[s].append(-float(np.log(np.exp(row - row[t]).sum())))
-            if t in stops: active.discard(s); continue
+            if t in stops:
+                active.discard(s)
+                continue
             outs[s].append(t)
             step.append((t, pos[s], s, True))
             pos[s] += 1
@@ -242,8 +245,15 @@ def _group(self: LlamaCppModel, prompts: list[list[int]], max_new: int, stops: s
 LlamaCppModel._group = _group
 
 # %% ../nbs/06a_export.ipynb #9b736b79
-def _generate_scored(self: LlamaCppModel, tok, prompts: list[str], max_new_tokens: int = 64,
-                    batch_size: int = 8, progress: bool = False, constraints: list | None = None) -> list[tuple[str, float]]:
+def _generate_scored(
+    self: LlamaCppModel,
+    tok,
+    prompts: list[str],
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
+    progress: bool = False,
+    constraints: list | None = None,
+) -> list[tuple[str, float]]:
     "(answer, confidence) per prompt, in their order: the contract of `models.generate_scored`."
     from slm_agents.models import _stop_ids, grammar_mask
     ids = [tok(p, add_special_tokens=False)["input_ids"] for p in prompts]
@@ -294,6 +304,7 @@ def _made(stamp: Path) -> dict:
     except (OSError, ValueError): return {}
     return made if isinstance(made, dict) else {}
 
+# %% ../nbs/06a_export.ipynb #d4722ea1
 def specialist_gguf(adir) -> Path:
     "The adapter's f16 GGUF for llama.cpp: converted again whenever the adapter changes, its SHA-256 checked on use."
     adir = Path(adir)

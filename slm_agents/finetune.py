@@ -12,7 +12,16 @@ import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages, with_tools_note)
-from .select import HEAD, constraints_of, few_shot_messages, nearest, parse_tool_calls, score_output, split_of, target_text
+from slm_agents.select import (
+    HEAD,
+    constraints_of,
+    few_shot_messages,
+    nearest,
+    parse_tool_calls,
+    score_output,
+    split_of,
+    target_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,34 +54,50 @@ class TrainConfig:
     prune: bool = True
     shots: int = 2          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
-    group_by_length: bool = False # batches of similar length (less padding): transformers' LengthGroupedSampler
-    context_tokens: int = 2048    # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
+    group_by_length: bool = False  # batches of similar length (less padding): transformers' LengthGroupedSampler
+    context_tokens: int = 2048  # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
 
+# %% ../nbs/06_finetune.ipynb #6b727266
 def pick_backend(name: str = "auto") -> str:
     "unsloth when CUDA and the package are there (or asked for), else peft."
     import torch
     if name == "peft": return "peft"
     has = torch.cuda.is_available() and importlib.util.find_spec("unsloth") is not None
-    if name == "unsloth" and not has: raise RuntimeError("the unsloth backend needs an NVIDIA GPU and `pip install -e '.[gpu]'`")
+    if name == "unsloth" and not has:
+        raise RuntimeError("the unsloth backend needs an NVIDIA GPU and `pip install -e '.[gpu]'`")
     return "unsloth" if has else "peft"
 
 # %% ../nbs/06_finetune.ipynb #3ef3b3ba
 def _h(o) -> str: return hashlib.sha256(json.dumps(o, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
 
+# %% ../nbs/06_finetune.ipynb #707ced70
 def pruning_rule(requests: list[dict], compact_tools: bool = False) -> dict:
     "System-message and tool-list hashes common to all `requests`; `compact_tools`: tools left in a request become signatures."
-    sys_sets = [{_h(m.get("content")) for m in q.get("messages", []) if m.get("role") in ("system", "developer")} for q in requests]
+    sys_sets = [
+        {_h(m.get("content")) for m in q.get("messages", []) if m.get("role") in ("system", "developer")}
+        for q in requests
+    ]
     tools = {_h(q.get("tools") or []) for q in requests}
-    return {"system": sorted(set.intersection(*sys_sets)) if sys_sets else [],
-            "tools": next(iter(tools)) if len(tools) == 1 and requests and requests[0].get("tools") else None, "compact_tools": compact_tools}
+    return {
+        "system": sorted(set.intersection(*sys_sets)) if sys_sets else [],
+        "tools": next(iter(tools)) if len(tools) == 1 and requests and requests[0].get("tools") else None,
+        "compact_tools": compact_tools,
+    }
 
+# %% ../nbs/06_finetune.ipynb #abf43e90
 def prune_request(request: dict, rule: dict | None) -> dict:
     if not rule: return request
-    msgs = [m for m in request.get("messages", []) if not (m.get("role") in ("system", "developer") and _h(m.get("content")) in rule["system"])]
+    msgs = [
+        m
+        for m in request.get("messages", [])
+        if not (m.get("role") in ("system", "developer") and _h(m.get("content")) in rule["system"])
+    ]
     out = {**request, "messages": msgs}
     if rule.get("tools") and _h(request.get("tools") or []) == rule["tools"]: out.pop("tools", None)
     if rule.get("compact_tools") and out.get("tools"):
-        out["messages"] = with_tools_note(msgs, "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools")))
+        out["messages"] = with_tools_note(
+            msgs, "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools"))
+        )
     return out
 
 # %% ../nbs/06_finetune.ipynb #7c0f2b12
@@ -80,14 +105,20 @@ def _type(p: dict) -> str:
     if "enum" in p: return "|".join(json.dumps(v, ensure_ascii=False) for v in p["enum"])
     t = p.get("type", "any")
     if t == "array": return f"list[{_type(p.get('items') or {})}]"
-    if t in ("object", "dict") and p.get("properties"): return "{" + ", ".join(f"{k}: {_type(v)}" for k, v in p["properties"].items()) + "}"
+    if t in ("object", "dict") and p.get("properties"):
+        return "{" + ", ".join(f"{k}: {_type(v)}" for k, v in p["properties"].items()) + "}"
     return t
 
 def tool_signature(fn: dict) -> str:
     "A function schema as `name(arg: type, opt: type = default) - description`, then one line per described parameter."
-    params = fn.get("parameters") or {}; props, req = params.get("properties") or {}, set(params.get("required") or [])
-    order = sorted(props, key=lambda k: k not in req)            # required first, as in a Python signature
-    args = [f"{k}: {_type(props[k])}" + ("" if k in req else f" = {json.dumps(props[k].get('default'), ensure_ascii=False)}") for k in order]
+    params = fn.get("parameters") or {}
+    props, req = params.get("properties") or {}, set(params.get("required") or [])
+    order = sorted(props, key=lambda k: k not in req)  # required first, as in a Python signature
+    args = [
+        f"{k}: {_type(props[k])}"
+        + ("" if k in req else f" = {json.dumps(props[k].get('default'), ensure_ascii=False)}")
+        for k in order
+    ]
     lines = [f"{fn.get('name')}({', '.join(args)}) - {fn.get('description', '')}".rstrip(" -")]
     return "\n".join(lines + [f"  {k}: {props[k]['description']}" for k in order if props[k].get("description")])
 
@@ -98,37 +129,63 @@ def tool_match(called: list[set], requests: list[dict]) -> np.ndarray | None:
     if not any(offered): return None
     return np.array([[float(bool(c) and c <= o) for c in called] for o in offered], dtype=np.float32)
 
+# %% ../nbs/06_finetune.ipynb #4e978edb
 class ShotBank:
     "A cluster's training calls as (user turn, logged answer) pairs with unit embeddings; the nearest ones become examples."
     def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, k: int = 0, embedder=None):
-        self.users, self.answers, self.vecs, self.k, self.embedder = list(users), list(answers), np.asarray(vecs, dtype=np.float32), k, embedder
+        self.users, self.answers, self.vecs, self.k, self.embedder = (
+            list(users),
+            list(answers),
+            np.asarray(vecs, dtype=np.float32),
+            k,
+            embedder,
+        )
     @classmethod
     def build(cls, requests: list[dict], answers: list[str], k: int = 0, embedder=None):
         "A bank of `requests` and their answers; `k`: examples a specialist is shown per request."
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
-        users = [task_parts(q)["user"] for q in requests]; embedder = embedder or load_embedder()
+
+        users = [task_parts(q)["user"] for q in requests]
+        embedder = embedder or load_embedder()
         return cls(users, answers, embed_texts(embedder, users), k, embedder)
     def nearest(self, requests: list[dict], k: int, exclude=None) -> list[list[tuple[str, str]]]:
         "The k nearest (user turn, answer) pairs per request, nearest first; `exclude[i]` is a bank row request i may not get."
         from slm_agents.cluster import embed_texts, load_embedder, task_parts
         if k <= 0 or not self.users or not requests: return [[] for _ in requests]
         self.embedder = self.embedder or load_embedder()
-        called = [{c["name"] for c in parse_tool_calls(a) or []} if a.lstrip().startswith("[{") else set() for a in self.answers]
-        idx = nearest(self.vecs, embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]), k, exclude, tool_match(called, requests))
+        called = [
+            {c["name"] for c in parse_tool_calls(a) or []} if a.lstrip().startswith("[{") else set()
+            for a in self.answers
+        ]
+        idx = nearest(
+            self.vecs,
+            embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]),
+            k,
+            exclude,
+            tool_match(called, requests),
+        )
         return [[(self.users[j], self.answers[j]) for j in row] for row in idx]
-    def save(self, out_dir): pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(Path(out_dir) / "shots.parquet")
+
+    def save(self, out_dir):
+        pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(
+            Path(out_dir) / "shots.parquet"
+        )
     @classmethod
     def load(cls, adapter_dir, embedder=None):
         "The adapter's bank with its `shots` setting, or None when it was trained without retrieved examples."
         p = Path(adapter_dir) / "shots.parquet"
         if not p.exists(): return None
         df, k = pl.read_parquet(p), json.loads((Path(adapter_dir) / "train_config.json").read_text())["config"]["shots"]
-        return cls(df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), k, embedder)
+        return cls(
+            df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), k, embedder
+        )
 
 # %% ../nbs/06_finetune.ipynb #5c2b12aa
 def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
     "The request pruned by `rule`, with retrieved (user turn, answer) examples before its last user turn."
-    return few_shot_messages(prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots])
+    return few_shot_messages(
+        prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots]
+    )
 
 def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None,
                        max_tokens: int | None = None) -> list[str]:
@@ -188,6 +245,7 @@ def _bar():
         def on_log(self, args, state, control, logs=None, **kw): pass
     return Bar()
 
+# %% ../nbs/06_finetune.ipynb #3e7dba42
 def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress: bool = False):
     "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps of TRL's `SFTTrainer`."
     import tempfile, torch
@@ -255,8 +313,11 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     plot_loss(losses, out_dir / "loss.png", title=out_dir.name)
     return info
 
+# %% ../nbs/06_finetune.ipynb #46ef2153
 def plot_loss(losses, path, title=""):
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
     fig, ax = plt.subplots(figsize=(5, 3))
     sns.lineplot(x=range(1, len(losses) + 1), y=losses, ax=ax)
@@ -272,6 +333,7 @@ def base_shots(entry: dict) -> int:
     few, zero = b.get("few_shot") or {}, b.get("zero_shot") or {}
     return few.get("shots", 3) if few.get("close", 0) >= zero.get("close", 0) else 0
 
+# %% ../nbs/06_finetune.ipynb #d5ea4760
 def write_base(base: str, rows: list[dict], out_dir, cfg: TrainConfig, shots: int) -> dict:
     "Save an untrained specialist: `base` with `shots` retrieved examples of call rows, in an adapter's layout."
     out_dir = Path(out_dir)
@@ -304,13 +366,24 @@ def load_adapter(adapter_dir, merge: bool = False):
     return (model.merge_and_unload() if merge else model).eval(), load_tokenizer(adapter_dir), info
 
 # %% ../nbs/06_finetune.ipynb #34f43114
-def answer(model, tok, requests: list[dict], fmt: str, rule=None, batch_size: int = 8, max_new_tokens: int | None = None,
-           bank: ShotBank | None = None, context_tokens: int | None = None, constraints: list | None = None) -> list[str]:
+def answer(
+    model,
+    tok,
+    requests: list[dict],
+    fmt: str,
+    rule=None,
+    batch_size: int = 8,
+    max_new_tokens: int | None = None,
+    bank: ShotBank | None = None,
+    context_tokens: int | None = None,
+    constraints: list | None = None,
+) -> list[str]:
     "The specialist's answers to `requests`, each decoded within its `constraints[i]` when given."
     from slm_agents.select import MAX_NEW
     prompts = specialist_prompts(tok, requests, rule, bank, context_tokens)
     return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size, constraints=constraints)
 
+# %% ../nbs/06_finetune.ipynb #161a6a89
 def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str, batch_size: int = 8,
                    constraints: list | None = None) -> list[str]:
     "`answer` with the adapter's own pruning rule and retrieved examples."
@@ -318,9 +391,14 @@ def adapter_answer(adapter_dir, model, tok, info, requests: list[dict], fmt: str
     return answer(model, tok, requests, fmt, info["prune_rule"], batch_size, bank=bank, context_tokens=window,
                   constraints=constraints)
 
+# %% ../nbs/06_finetune.ipynb #05f14b18
 def quality(outs: list[str], rows: list[dict], fmt: str, labels=None) -> dict:
     s = [score_output(fmt, o, x, labels) for o, x in zip(outs, rows)]
-    return {"score": round(float(np.mean([a for a, _ in s])), 4), "valid": round(float(np.mean([v for _, v in s])), 4), "n": len(s)}
+    return {
+        "score": round(float(np.mean([a for a, _ in s])), 4),
+        "valid": round(float(np.mean([v for _, v in s])), 4),
+        "n": len(s),
+    }
 
 # %% ../nbs/06_finetune.ipynb #56ee034c
 @dataclass
@@ -342,6 +420,7 @@ class PlanItem:
     status: str = "left out"      # "train", "base" (served untrained), "left out", or "fitted" (a label head)
     reason: str = ""
 
+# %% ../nbs/06_finetune.ipynb #601f1ec3
 def expected_quality(entry: dict) -> float:
     "Share of calls a specialist is expected to serve: a head's measured coverage; a decoder's best share of `CLOSE` answers."
     b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
@@ -362,6 +441,7 @@ def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:
     it.eval_scale, it.overhead_s = round(scale, 3), round(10 + scale * (it.overhead_s - 10), 1)
     return True
 
+# %% ../nbs/06_finetune.ipynb #ccbfb865
 def _untrained(it: PlanItem, left: float, need: float, min_base: float, min_scale: float) -> bool:
     "Whether `it`, whose training does not fit, is served untrained: close enough to the LLM, and its answers fit."
     if it.expected_quality < min_base: return False
@@ -373,6 +453,7 @@ def _untrained(it: PlanItem, left: float, need: float, min_base: float, min_scal
     if it.eval_scale < 1: it.reason += f"; {it.eval_scale:.0%} of the held-out calls answered"
     return True
 
+# %% ../nbs/06_finetune.ipynb #8b00ad1f
 def allocate(items: list[PlanItem], available_s: float, min_steps: int = 30, max_epochs: float = 3.0,
              batch_size: int = 8, min_scale: float = 0.3, min_base: float = 0.2) -> list[PlanItem]:
     "Steps per cluster within `available_s`: `min_steps` each in order of value while they fit, the rest by value."
@@ -452,6 +533,7 @@ def plan_items(run_dir) -> list[PlanItem]:
         items.append(it)
     return items
 
+# %% ../nbs/06_finetune.ipynb #46f27d96
 def _gen_seconds(entry: dict, trained: bool) -> float:
     "Seconds per call S4 measured for the chosen model: zero-shot for a trained specialist, else as it will be served."
     b = (entry.get("baselines") or {}).get(entry.get("model")) or {}
@@ -522,6 +604,7 @@ def _cluster_rows(run_dir) -> dict:
         pl.read_parquet(Path(run_dir) / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     return {int(k[0]): g.sort("call_id").to_dicts() for k, g in calls.group_by("cluster")}
 
+# %% ../nbs/06_finetune.ipynb #05badfea
 def _clear(run_dir: Path, clusters=None):
     "Remove the adapters and loss plots of `clusters` (all when None) before training."
     import shutil
@@ -532,6 +615,7 @@ def _clear(run_dir: Path, clusters=None):
     (run_dir / "adapters").mkdir(exist_ok=True)
     (run_dir / "plots").mkdir(exist_ok=True)
 
+# %% ../nbs/06_finetune.ipynb #1f2edd83
 def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None,
                  progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
                  max_epochs: float = 3.0, min_base: float = 0.2) -> dict:
@@ -561,29 +645,53 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
     return out
 
 # %% ../nbs/06_finetune.ipynb #9e26cb55
-def learning_curve(run_dir, cid: int, sizes, cfg: TrainConfig, n_eval: int = 50, progress: bool = False) -> pl.DataFrame:
+def learning_curve(
+    run_dir, cid: int, sizes, cfg: TrainConfig, n_eval: int = 50, progress: bool = False
+) -> pl.DataFrame:
     "Held-out quality of adapters trained on the first n training calls of cluster `cid`, for each n in `sizes`."
     import tempfile
-    run_dir = Path(run_dir); e = json.loads((run_dir / "selection.json").read_text())[str(cid)]
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+
+    run_dir = Path(run_dir)
+    e = json.loads((run_dir / "selection.json").read_text())[str(cid)]
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
+    )
     rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
     train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]
     labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
     out = []
     for n in tqdm(sizes, desc="learning curve", disable=not progress):
-        d = Path(tempfile.mkdtemp()) / f"n{n}"; info = fit_adapter(e["model"] or "smollm2-135m-instruct", train[:n], d, cfg)
+        d = Path(tempfile.mkdtemp()) / f"n{n}"
+        info = fit_adapter(e["model"] or "smollm2-135m-instruct", train[:n], d, cfg)
         m, t, info = load_adapter(d, merge=True)
         qs = [json.loads(x["request"]) for x in test]
         outs = adapter_answer(d, m, t, info, qs, e["format"], constraints=constraints_of(e, qs, labels))
         q = quality(outs, test, e["format"], labels)
-        out.append({"n_train": min(n, len(train)), "steps": cfg.steps, "score": q["score"], "valid": q["valid"], "n_eval": q["n"], "train_seconds": info["seconds"]})
+        out.append(
+            {
+                "n_train": min(n, len(train)),
+                "steps": cfg.steps,
+                "score": q["score"],
+                "valid": q["valid"],
+                "n_eval": q["n"],
+                "train_seconds": info["seconds"],
+            }
+        )
     df = pl.DataFrame(out)
     plot_curve_points(df, run_dir / "plots" / f"learning_curve_{cid}.png", f"cluster {cid} ({e['format']})")
     return df
 
+# %% ../nbs/06_finetune.ipynb #9c76a275
 def plot_curve_points(df: pl.DataFrame, path, title: str):
-    import matplotlib; matplotlib.use("Agg")
+    import matplotlib
+
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt, seaborn as sns
-    fig, ax = plt.subplots(figsize=(5, 3)); sns.lineplot(data=df.to_pandas(), x="n_train", y="score", marker="o", ax=ax)
+
+    fig, ax = plt.subplots(figsize=(5, 3))
+    sns.lineplot(data=df.to_pandas(), x="n_train", y="score", marker="o", ax=ax)
     ax.set(xscale="log", xlabel="training calls", ylabel="held-out score", title=f"learning curve, {title}")
-    Path(path).parent.mkdir(parents=True, exist_ok=True); fig.tight_layout(); fig.savefig(path, dpi=100); plt.close(fig)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

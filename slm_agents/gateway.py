@@ -25,6 +25,7 @@ SCOPES = ("call", "admin")
 
 def _digest(key: str) -> str: return hashlib.sha256(key.encode()).hexdigest()
 
+# %% ../nbs/10_gateway.ipynb #5b0b0c45
 def parse_keys(spec: str | None = None, key_file=None) -> dict[str, frozenset]:
     "{sha256(key): scopes} from a comma-separated spec and/or a key file."
     entries = [e for e in (spec or "").split(",")]
@@ -39,6 +40,7 @@ def parse_keys(spec: str | None = None, key_file=None) -> dict[str, frozenset]:
         out[_digest(key)] = sc
     return out
 
+# %% ../nbs/10_gateway.ipynb #1ac0835c
 def check_key(keys: dict, authorization: str | None, scope: str) -> int:
     "200 when the bearer key has `scope`, 401 when it is missing or unknown, 403 when it lacks the scope."
     if not authorization or not authorization.startswith("Bearer "): return 401
@@ -49,7 +51,14 @@ def check_key(keys: dict, authorization: str | None, scope: str) -> int:
 # %% ../nbs/10_gateway.ipynb #7f2fefdd
 class CircuitBreaker:
     def __init__(self, failures: int = 5, reset_s: float = 30.0, clock=time.monotonic):
-        self.failures, self.reset_s, self.clock, self.count, self.opened, self._lock = failures, reset_s, clock, 0, None, threading.Lock()
+        self.failures, self.reset_s, self.clock, self.count, self.opened, self._lock = (
+            failures,
+            reset_s,
+            clock,
+            0,
+            None,
+            threading.Lock(),
+        )
     @property
     def state(self) -> str:
         if self.opened is None: return "closed"
@@ -74,22 +83,28 @@ class SpecialistBatcher:
         self.pool, self.queue, self.pending, self.batches = ThreadPoolExecutor(1, thread_name_prefix="slm"), None, 0, []
     async def answer(self, cid: int, request: dict) -> tuple[str, float]:
         if self.queue is None: self.queue = asyncio.Queue()
-        if getattr(self, "task", None) is None or self.task.done(): self.task = asyncio.get_running_loop().create_task(self._worker())
-        fut = asyncio.get_running_loop().create_future(); self.pending += 1
+        if getattr(self, "task", None) is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._worker())
+        fut = asyncio.get_running_loop().create_future()
+        self.pending += 1
         await self.queue.put((cid, request, fut))
         try: return await fut
         finally: self.pending -= 1
     async def _worker(self):
         loop = asyncio.get_running_loop()
         while True:
-            items = [await self.queue.get()]; deadline = loop.time() + self.window
+            items = [await self.queue.get()]
+            deadline = loop.time() + self.window
             while len(items) < self.max_batch and (left := deadline - loop.time()) > 0:
                 try: items.append(await asyncio.wait_for(self.queue.get(), left))
                 except asyncio.TimeoutError: break
             for cid in {c for c, _, _ in items}:
-                group = [(q, f) for c, q, f in items if c == cid]; self.batches.append(len(group))
+                group = [(q, f) for c, q, f in items if c == cid]
+                self.batches.append(len(group))
                 try:
-                    outs = await loop.run_in_executor(self.pool, self.router.answer, cid, [q for q, _ in group], self.max_batch)
+                    outs = await loop.run_in_executor(
+                        self.pool, self.router.answer, cid, [q for q, _ in group], self.max_batch
+                    )
                     for (_, f), o in zip(group, outs): f.done() or f.set_result(o)
                 except Exception as e:
                     for _, f in group: f.done() or f.set_exception(e)
@@ -98,19 +113,36 @@ class SpecialistBatcher:
 def _metrics():
     from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
     r = CollectorRegistry()
-    return {"registry": r,
-            "requests": Counter("slm_gateway_requests", "Chat completions served", ["route", "cluster"], registry=r),
-            "fallbacks": Counter("slm_gateway_fallbacks", "Calls that fell back to the LLM", ["reason"], registry=r),
-            "errors": Counter("slm_gateway_errors", "Requests answered with an error", ["status"], registry=r),
-            "latency": Histogram("slm_gateway_latency_seconds", "Request latency", ["route"], registry=r,
-                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30)),
-            "tokens": Counter("slm_gateway_tokens", "Completion tokens by who produced them", ["model"], registry=r),
-            "queue": Gauge("slm_gateway_specialist_queue_depth", "Requests waiting for a specialist", registry=r),
-            "shadow": Counter("slm_gateway_shadow", "Shadow-mode comparisons of specialist and LLM", ["cluster", "agree"], registry=r),
-            "breaker": Gauge("slm_gateway_upstream_circuit_open", "1 while the upstream circuit breaker is open", registry=r),
-            "capture_dropped": Gauge("slm_gateway_capture_dropped", "Calls capture dropped rather than hold a client up", registry=r),
-            "capture_backlog": Gauge("slm_gateway_capture_backlog", "Calls handed to capture, not yet in the store", registry=r),
-            "capture_failing": Gauge("slm_gateway_capture_failing", "1 while the capture store's segment writes fail", registry=r)}
+    return {
+        "registry": r,
+        "requests": Counter("slm_gateway_requests", "Chat completions served", ["route", "cluster"], registry=r),
+        "fallbacks": Counter("slm_gateway_fallbacks", "Calls that fell back to the LLM", ["reason"], registry=r),
+        "errors": Counter("slm_gateway_errors", "Requests answered with an error", ["status"], registry=r),
+        "latency": Histogram(
+            "slm_gateway_latency_seconds",
+            "Request latency",
+            ["route"],
+            registry=r,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        ),
+        "tokens": Counter("slm_gateway_tokens", "Completion tokens by who produced them", ["model"], registry=r),
+        "queue": Gauge("slm_gateway_specialist_queue_depth", "Requests waiting for a specialist", registry=r),
+        "shadow": Counter(
+            "slm_gateway_shadow", "Shadow-mode comparisons of specialist and LLM", ["cluster", "agree"], registry=r
+        ),
+        "breaker": Gauge(
+            "slm_gateway_upstream_circuit_open", "1 while the upstream circuit breaker is open", registry=r
+        ),
+        "capture_dropped": Gauge(
+            "slm_gateway_capture_dropped", "Calls capture dropped rather than hold a client up", registry=r
+        ),
+        "capture_backlog": Gauge(
+            "slm_gateway_capture_backlog", "Calls handed to capture, not yet in the store", registry=r
+        ),
+        "capture_failing": Gauge(
+            "slm_gateway_capture_failing", "1 while the capture store's segment writes fail", registry=r
+        ),
+    }
 
 # %% ../nbs/10_gateway.ipynb #f9743f4f
 class CaptureHandoff:
@@ -180,10 +212,12 @@ def _store_health(store) -> dict:
         return {"status": "degraded", "error": f"health check failed: {type(e).__name__}: {e}"[:300],
                 "dropped": getattr(store, "dropped", None)}
 
+# %% ../nbs/10_gateway.ipynb #7cfd1caf
 def _error(status: int, message: str, kind: str = "invalid_request_error", headers: dict | None = None) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
 
+# %% ../nbs/10_gateway.ipynb #af16a481
 async def _read_body(request: Request, max_body: int, timeout_s: float) -> bytes | JSONResponse:
     "The body, read within `timeout_s` and checked for size while it arrives; or the error response."
     if int(request.headers.get("content-length") or 0) > max_body:
@@ -199,6 +233,7 @@ async def _read_body(request: Request, max_body: int, timeout_s: float) -> bytes
         return _error(408, f"body not received within {timeout_s:g} s")
     return body
 
+# %% ../nbs/10_gateway.ipynb #8f079560
 def _check_request(req) -> JSONResponse | None:
     "Why a parsed body is not a chat request the gateway serves (400), or None."
     if not isinstance(req, dict) or not isinstance(req.get("messages"), list) or not req["messages"]:
@@ -213,6 +248,7 @@ def _check_request(req) -> JSONResponse | None:
         return _error(400, "'tools' must be a list of tool objects")
     return None
 
+# %% ../nbs/10_gateway.ipynb #363c9ef0
 async def _read_request(request: Request, max_body: int, timeout_s: float = 10.0) -> dict | JSONResponse:
     "The JSON body of a chat request, or the error response."
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
@@ -232,6 +268,7 @@ class _Upstream(Exception):
         super().__init__(message)
         self.status, self.message, self.headers = status, message, headers
 
+# %% ../nbs/10_gateway.ipynb #f7532426
 def upstream_error(status: int, breaker: CircuitBreaker, headers=None) -> _Upstream:
     "The client's error for an upstream HTTP error `status` (response `headers`); only 5xx count against `breaker`."
     if status >= 500:
@@ -245,9 +282,12 @@ def upstream_error(status: int, breaker: CircuitBreaker, headers=None) -> _Upstr
         return _Upstream(429, "upstream LLM rate limit reached; retry later", passed_on)
     return _Upstream(status, f"upstream LLM rejected the request ({status})")
 
+# %% ../nbs/10_gateway.ipynb #c1b50169
 def _kind(status: int) -> str:
     "OpenAI's error type for a status the gateway answers with."
-    return {429: "rate_limit_error", 502: "upstream_error", 503: "upstream_error"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {429: "rate_limit_error", 502: "upstream_error", 503: "upstream_error"}.get(
+        status, "server_error" if status >= 500 else "invalid_request_error"
+    )
 
 # %% ../nbs/10_gateway.ipynb #60960f50
 def _agree(a: dict, b: dict) -> bool:
@@ -258,7 +298,8 @@ def _agree(a: dict, b: dict) -> bool:
 
 def _sse(resp: dict):
     "A chat.completion as `chat.completion.chunk` server-sent events."
-    ch = resp["choices"][0]; msg = dict(ch["message"])
+    ch = resp["choices"][0]
+    msg = dict(ch["message"])
     if msg.get("tool_calls"): msg["tool_calls"] = [{"index": i, **t} for i, t in enumerate(msg["tool_calls"])]
     base = {"id": resp["id"], "object": "chat.completion.chunk", "created": resp["created"], "model": resp["model"]}
     for delta, fin in ((msg, None), ({}, ch.get("finish_reason") or "stop")):
@@ -285,26 +326,45 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
     m, breaker, batcher = _metrics(), breaker or CircuitBreaker(), SpecialistBatcher(router, max_batch, window_ms)
     m["queue"].set_function(lambda: batcher.pending)
     m["breaker"].set_function(lambda: float(breaker.state == "open"))
-    app.state.router, app.state.metrics, app.state.breaker, app.state.batcher, app.state.store = router, m, breaker, batcher, store
+    app.state.router, app.state.metrics, app.state.breaker, app.state.batcher, app.state.store = (
+        router,
+        m,
+        breaker,
+        batcher,
+        store,
+    )
     app.state.capture = handoff
 
     async def upstream(req: dict) -> dict:
         import openai
         if not breaker.allow(): raise _Upstream(503, "upstream LLM circuit open")
-        try: resp = await asyncio.get_running_loop().run_in_executor(pools["upstream"], router.llm.complete, req)
-        except LLMUnavailable as e: breaker.failure(); log.warning("upstream: %s", e); raise _Upstream(503, "upstream LLM unreachable")
-        except openai.APIStatusError as e: raise upstream_error(e.status_code, breaker, e.response.headers)
-        except Exception as e: breaker.failure(); raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
-        if not isinstance(resp, dict) or not resp.get("choices"): breaker.failure(); raise _Upstream(502, "upstream LLM answer has no choices")
-        breaker.success(); return resp
+        try:
+            resp = await asyncio.get_running_loop().run_in_executor(pools["upstream"], router.llm.complete, req)
+        except LLMUnavailable as e:
+            breaker.failure()
+            log.warning("upstream: %s", e)
+            raise _Upstream(503, "upstream LLM unreachable")
+        except openai.APIStatusError as e:
+            raise upstream_error(e.status_code, breaker, e.response.headers)
+        except Exception as e:
+            breaker.failure()
+            raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
+        if not isinstance(resp, dict) or not resp.get("choices"):
+            breaker.failure()
+            raise _Upstream(502, "upstream LLM answer has no choices")
+        breaker.success()
+        return resp
 
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         t0, ts = time.perf_counter(), time.time()
         if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200:
-            m["errors"].labels(str(code)).inc(); return _error(code, "invalid API key" if code == 401 else "key lacks scope 'call'", "authentication_error")
+            m["errors"].labels(str(code)).inc()
+            return _error(code, "invalid API key" if code == 401 else "key lacks scope 'call'", "authentication_error")
         req = await _read_request(request, max_body, body_timeout)
-        if isinstance(req, JSONResponse): m["errors"].labels(str(req.status_code)).inc(); return req
+        if isinstance(req, JSONResponse):
+            m["errors"].labels(str(req.status_code)).inc()
+            return req
         return await _answer(req, t0, ts)
 
     async def _answer(req, t0, ts):
@@ -312,14 +372,18 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
         try: d = await loop.run_in_executor(pools["decide"], router.decide, req)
         except Exception as e:
             from slm_agents.router import Decision
-            log.exception("router.decide failed"); d = Decision(-1, 0.0, "llm", f"router error: {type(e).__name__}")
+
+            log.exception("router.decide failed")
+            d = Decision(-1, 0.0, "llm", f"router error: {type(e).__name__}")
         try:
             if d.route == "slm":
                 try:
-                    text, conf = await batcher.answer(d.cluster, req); d = router.accept(d, req, text, conf)
+                    text, conf = await batcher.answer(d.cluster, req)
+                    d = router.accept(d, req, text, conf)
                     slm_resp = router.completion(d.cluster, text)
                 except Exception as e:
-                    log.exception("specialist failed"); d.route, d.reason = "llm", f"specialist error: {type(e).__name__}"
+                    log.exception("specialist failed")
+                    d.route, d.reason = "llm", f"specialist error: {type(e).__name__}"
                 if shadow and slm_resp is not None:
                     tags["shadow_outcome"] = "served" if d.route == "slm" else d.reason
                     d.route, d.reason = "llm", "shadow mode"
@@ -329,20 +393,28 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
                 resp = await upstream(req)
                 if d.reason == "shadow mode":
                     agree = tags["shadow_outcome"] == "served" and _agree(slm_resp, resp)
-                    tags["shadow_agree"] = str(agree); m["shadow"].labels(str(d.cluster), str(agree)).inc()
+                    tags["shadow_agree"] = str(agree)
+                    m["shadow"].labels(str(d.cluster), str(agree)).inc()
         except _Upstream as u: err = u
         except Exception as e:
-            log.exception("gateway error"); err = _Upstream(500, f"internal error: {type(e).__name__}")
+            log.exception("gateway error")
+            err = _Upstream(500, f"internal error: {type(e).__name__}")
         secs = time.perf_counter() - t0
-        if handoff is not None:                 # the specialist's shadow answer goes inside the encrypted response, never in tags
+        if handoff is not None:  # the specialist's shadow answer goes inside the encrypted response, never in tags
             logged = None if err else (resp | {"shadow": slm_resp} if d.reason == "shadow mode" else resp)
-            tags = {"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)} | tags
+            tags = {
+                "route": d.route,
+                "cluster": str(d.cluster),
+                "reason": d.reason,
+                "confidence": str(d.confidence),
+            } | tags
             error = err.message if err else None
             handoff.submit(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=error, tags=tags)
         if err:
             m["errors"].labels(str(err.status)).inc()
             return _error(err.status, err.message, _kind(err.status), err.headers)
-        m["requests"].labels(d.route, str(d.cluster)).inc(); m["latency"].labels(d.route).observe(secs)
+        m["requests"].labels(d.route, str(d.cluster)).inc()
+        m["latency"].labels(d.route).observe(secs)
         m["tokens"].labels(d.route).inc(((resp.get("usage") or {}).get("completion_tokens")) or 0)
         headers = {"x-slm-route": d.route, "x-slm-cluster": str(d.cluster), "x-slm-reason": _header(d.reason)}
         if req.get("stream"): return StreamingResponse(_sse(resp), media_type="text/event-stream", headers=headers)
@@ -350,14 +422,20 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
 
     @app.get("/v1/models")
     async def models(request: Request):
-        if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200: return _error(code, "invalid API key", "authentication_error")
-        spec = sorted({f"slm:{e['model']}/cluster-{c}" for c, e in router.config["clusters"].items() if e["route"] == "slm"})
-        return {"object": "list", "data": [{"id": i, "object": "model", "owned_by": "slm_agents"} for i in ["router", *spec]]}
+        if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200:
+            return _error(code, "invalid API key", "authentication_error")
+        spec = sorted(
+            {f"slm:{e['model']}/cluster-{c}" for c, e in router.config["clusters"].items() if e["route"] == "slm"}
+        )
+        return {
+            "object": "list",
+            "data": [{"id": i, "object": "model", "owned_by": "slm_agents"} for i in ["router", *spec]],
+        }
 
     @app.get("/healthz")
     async def healthz():
         capture = None
-        if handoff is not None:                 # degraded: the store says so, or the backlog is full (calls being dropped)
+        if handoff is not None:  # degraded: the store says so, or the backlog is full (calls being dropped)
             capture = await asyncio.to_thread(_store_health, store)
             capture |= {"backlog": handoff.waiting, "handoff_dropped": handoff.dropped}
             if handoff.waiting >= handoff.backlog:
@@ -369,7 +447,9 @@ def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max
     @app.get("/metrics")
     async def metrics(request: Request):
         from prometheus_client import generate_latest
-        if (code := check_key(keys, request.headers.get("authorization"), "admin")) != 200: return _error(code, "key lacks scope 'admin'", "authentication_error")
+
+        if (code := check_key(keys, request.headers.get("authorization"), "admin")) != 200:
+            return _error(code, "key lacks scope 'admin'", "authentication_error")
         if handoff is not None:
             m["capture_dropped"].set(handoff.lost)
             m["capture_backlog"].set(handoff.waiting)
@@ -415,6 +495,7 @@ class HeaderTimeoutH11(H11Protocol):
             log.info("closed a connection whose request headers took over %g s", self.header_timeout)
             self.transport.close()
 
+# %% ../nbs/10_gateway.ipynb #9cf0d0d2
 def uvicorn_config(app, header_timeout: float = 10.0, limit_concurrency: int = 256, timeout_keep_alive: int = 5, **kw):
     "uvicorn's settings for a gateway `app`: `HeaderTimeoutH11`, a cap on connections, a short keep-alive."
     import uvicorn
@@ -423,9 +504,22 @@ def uvicorn_config(app, header_timeout: float = 10.0, limit_concurrency: int = 2
                           log_level="warning", **kw)
 
 # %% ../nbs/10_gateway.ipynb #c8f8051b
-def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_base_url=None, upstream_model=None, upstream_key=None,
-                  store_dir=None, store_key=None, store_key_file=None, capture_batch: int = 100, shadow: bool = False,
-                  timeout: float = 30.0, max_retries: int = 2, **kw) -> FastAPI:
+def build_gateway(
+    run_dir,
+    api_keys: str | None = None,
+    key_file=None,
+    upstream_base_url=None,
+    upstream_model=None,
+    upstream_key=None,
+    store_dir=None,
+    store_key=None,
+    store_key_file=None,
+    capture_batch: int = 100,
+    shadow: bool = False,
+    timeout: float = 30.0,
+    max_retries: int = 2,
+    **kw,
+) -> FastAPI:
     "The app for a run directory, configured from arguments and the environment."
     from slm_agents.capture import CallStore
     from slm_agents.router import LLMClient
@@ -439,6 +533,7 @@ def build_gateway(run_dir, api_keys: str | None = None, key_file=None, upstream_
         store = CallStore(store_dir, "writer", key, store_key_file, batch_size=capture_batch, max_block=10.0)
     return create_app(Router.load(run_dir, llm), keys, store, shadow, **kw)
 
+# %% ../nbs/10_gateway.ipynb #9ddfeaf6
 def run_app(app, host: str = "127.0.0.1", port: int = 8000, **server):
     "Serve a gateway `app` with `uvicorn_config(**server)` until SIGTERM/SIGINT, then close its store."
     import uvicorn
@@ -463,10 +558,14 @@ class BackgroundServer:
         self.server = uvicorn.Server(uvicorn_config(app, **server))
         self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
     def __enter__(self):
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True); self.thread.start()
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
         for _ in range(1500):
             if self.server.started: return self
             if not self.thread.is_alive(): break
             time.sleep(0.02)
         raise RuntimeError("the server did not start")
-    def __exit__(self, *a): self.server.should_exit = True; self.thread.join(10)
+
+    def __exit__(self, *a):
+        self.server.should_exit = True
+        self.thread.join(10)

@@ -128,6 +128,7 @@ def fell(before: float, n_before: int, now: float, n_now: int, drop: float, z: f
     se = (pooled * (1 - pooled) * (1 / n_before + 1 / n_now)) ** 0.5
     return se == 0 or (before - now) / se >= z          # one-sided two-proportion test at 10 %
 
+# %% ../nbs/11_iterate.ipynb #5beb69fa
 def verdict(cid: int, entry: dict, before: dict, now: dict, n_train: int, cfg: IterateConfig) -> tuple[str, str]:
     "('retrain' | 'train' | 'keep' | 'llm', why) for cluster `cid` with router `entry`."
     b, n = before.get(cid) or {}, now.get(cid) or {}
@@ -275,6 +276,7 @@ def _served_entry(entry: dict, why: str) -> dict:
         return entry | {"route": "llm", "reason": f"{why}; no threshold keeps the target on new calls"}
     return entry | {"route": "slm", "reason": why}
 
+# %% ../nbs/11_iterate.ipynb #72d7d8cc
 def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: list[dict], test: list[dict],
                    what: str, cfg: IterateConfig, progress: bool = False) -> tuple[dict, dict]:
     "(the cluster's new router entry, the record of what happened) for a cluster marked `what`."
@@ -395,5 +397,6 @@ def _finish(run_dir: Path, d: dict, outcome: dict, p_before: pl.DataFrame, p_aft
     (run_dir / "iteration.html").write_text("<!doctype html><meta charset=utf-8>" + "".join(html))
     return rec
 
+# %% ../nbs/11_iterate.ipynb #ef237bcf
 def _pair(j: dict | None) -> str:
     return f"{j['served']:.0%} / {j['retention']:.0%}" if j else ""

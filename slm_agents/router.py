@@ -13,8 +13,23 @@ from .cluster import PARTS, Templates, embed_texts, load_embedder, load_template
 from .export import load_specialist
 from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
-from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding, llm_score, shared_embedder,
-                                load_crossfit, is_tool_answer, parse_tool_calls, score_output, split_of, target_text)
+from slm_agents.select import (
+    HEAD,
+    LabelHead,
+    MAX_NEW,
+    _softmax,
+    calibrate,
+    constraints_of,
+    grounding,
+    llm_score,
+    shared_embedder,
+    load_crossfit,
+    is_tool_answer,
+    parse_tool_calls,
+    score_output,
+    split_of,
+    target_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +56,19 @@ class _NoClusters:
 
 def _none(requests): return np.full(len(requests), -1), np.zeros(len(requests))
 
+# %% ../nbs/07_router.ipynb #8dd7fea3
 def _logreg(X, y):
     "Logistic regression; a constant classifier when the run has a single cluster."
     from sklearn.dummy import DummyClassifier
     from sklearn.linear_model import LogisticRegression
-    return (LogisticRegression(C=10.0, max_iter=2000) if len(np.unique(y)) > 1 else DummyClassifier(strategy="most_frequent")).fit(X, y)
 
+    return (
+        LogisticRegression(C=10.0, max_iter=2000)
+        if len(np.unique(y)) > 1
+        else DummyClassifier(strategy="most_frequent")
+    ).fit(X, y)
+
+# %% ../nbs/07_router.ipynb #357a8396
 class LiteClassifier:
     "Hashed n-grams of instruction, tools and user turn → logistic regression, with a centroid-similarity guard."
     kind = "lite"
@@ -60,19 +82,25 @@ class LiteClassifier:
         parts = [_part_texts(r, self.templates) for r in requests]
         return hstack([self.weights[p] * hv.transform([x[p] for x in parts]) for p in PARTS]).tocsr()
     def _sims(self, X, cls) -> np.ndarray:
-        norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel()); norms[norms == 0] = 1
+        norms = np.sqrt(np.asarray(X.multiply(X).sum(1)).ravel())
+        norms[norms == 0] = 1
         return np.array([X[j] @ self.centroids[c] for j, c in enumerate(cls)]).ravel() / norms
     def fit(self, requests, labels):
         y, self.centroids, self.floor = np.asarray(labels), {}, {}
-        if not len(y): self.model = _NoClusters(); return self
-        X = self.features(requests); self.model = _logreg(X, y)
+        if not len(y):
+            self.model = _NoClusters()
+            return self
+        X = self.features(requests)
+        self.model = _logreg(X, y)
         for c in np.unique(y):
-            m = np.asarray(X[y == c].mean(0)).ravel(); self.centroids[c] = (m / (np.linalg.norm(m) or 1)).astype(np.float32)
+            m = np.asarray(X[y == c].mean(0)).ravel()
+            self.centroids[c] = (m / (np.linalg.norm(m) or 1)).astype(np.float32)
             self.floor[c] = 0.5 * float(np.percentile(self._sims(X[y == c], [c] * int((y == c).sum())), 1))
         return self
     def predict(self, requests) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(self.model, _NoClusters): return _none(requests)
-        X = self.features(requests); p = self.model.predict_proba(X)
+        X = self.features(requests)
+        p = self.model.predict_proba(X)
         cls, conf = self.model.classes_[p.argmax(1)], p.max(1)
         conf[self._sims(X, cls) < np.array([self.floor[c] for c in cls])] = 0.0      # unlike the cluster's calls
         return cls, conf
@@ -91,22 +119,30 @@ class EmbeddingClassifier:
         if len(self.cache) + len(new) > self.cache_size: self.cache.clear()
         self.cache.update(new)
         return out
-    def _load(self): self.embedder = shared_embedder(); return self.embedder     # one MiniLM per process
+
+    def _load(self):
+        self.embedder = shared_embedder()
+        return self.embedder  # one MiniLM per process
+
     def forget(self, text: str): self.cache.pop(text, None)
     def features(self, requests):
-        parts = [_part_texts(r, self.templates) for r in requests]; w = self.space["weights"]
+        parts = [_part_texts(r, self.templates) for r in requests]
+        w = self.space["weights"]
         X = np.concatenate([w[i] * self._embed([x[p] for x in parts]) for i, p in enumerate(PARTS)], axis=1)
         return (X - self.space["pca_mean"]) @ self.space["pca_components"].T
     def fit(self, requests, labels):
-        self.model = _logreg(self.features(requests), np.asarray(labels)) if len(labels) else _NoClusters(); return self
+        self.model = _logreg(self.features(requests), np.asarray(labels)) if len(labels) else _NoClusters()
+        return self
     def predict(self, requests):
         if isinstance(self.model, _NoClusters): return _none(requests)
-        Z = self.features(requests); p = self.model.predict_proba(Z)
+        Z = self.features(requests)
+        p = self.model.predict_proba(Z)
         cls, conf = self.model.classes_[p.argmax(1)], p.max(1)
         where = {int(c): i for i, c in enumerate(self.space["cluster_ids"])}
         for j, c in enumerate(cls):
             i = where.get(int(c))
-            if i is not None and np.linalg.norm(Z[j] - self.space["centroids"][i]) > self.space["reach"][i]: conf[j] = 0.0
+            if i is not None and np.linalg.norm(Z[j] - self.space["centroids"][i]) > self.space["reach"][i]:
+                conf[j] = 0.0
         return cls, conf
 
 # %% ../nbs/07_router.ipynb #18b11f19
@@ -142,6 +178,7 @@ def save_classifier(clf, path):
         arrays |= {f"space_{k}": v for k, v in clf.space.items()}
     np.savez(path, meta=np.asarray(json.dumps(meta)), **arrays)
 
+# %% ../nbs/07_router.ipynb #0e3e9a8b
 def load_classifier(path):
     "A classifier `save_classifier` wrote; nothing in the file is executed."
     with np.load(path, allow_pickle=False) as z:
@@ -168,8 +205,13 @@ def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = 
     from slm_agents.schema import write_calls
     from slm_agents.select import run_select
     import tempfile
-    rd = Path(tempfile.mkdtemp()); write_calls(agent_mix(None, data_dir, sample=sample), rd / "curated.parquet"); run_cluster(rd)
-    sel = run_select(rd, candidates=("smollm2-135m-instruct",), n_eval=2, k_shots=1, min_train=10, min_valid=0.0, label_head=False)
+
+    rd = Path(tempfile.mkdtemp())
+    write_calls(agent_mix(None, data_dir, sample=sample), rd / "curated.parquet")
+    run_cluster(rd)
+    sel = run_select(
+        rd, candidates=("smollm2-135m-instruct",), n_eval=2, k_shots=1, min_train=10, min_valid=0.0, label_head=False
+    )
     keep = [int(c) for c, e in sel.items() if e["route"] == "slm" and e["format"] == "label"][:1]
     run_finetune(rd, TrainConfig(steps=steps, batch_size=4, max_length=128), n_train_max=64, n_eval=2, clusters=keep)
     if router: build_router(rd, n_val=10, min_accepted=1)
@@ -184,21 +226,33 @@ def fit_classifiers(calls: pl.DataFrame, space: dict, embedder=None, templates: 
     lite = LiteClassifier(weights, templates=templates).fit(reqs, y)
     return {"lite": lite, "embedding": EmbeddingClassifier(space, embedder, templates=templates).fit(reqs, y)}
 
+# %% ../nbs/07_router.ipynb #c868f1a3
 def classifier_report(classifiers: dict, calls: pl.DataFrame) -> dict:
     "Accuracy against S3's clusters on validation calls, and per-call latency p50/p99 (ms, one call at a time)."
     val = calls.filter((pl.col("part") == "val") & (pl.col("cluster") >= 0))
     reqs, y = [json.loads(r) for r in val["request"]], val["cluster"].to_numpy()
     out = {}
-    if not reqs: return {name: {"accuracy": None, "n": 0, "p50_ms": None, "p99_ms": None, "mean_confidence": None} for name in classifiers}
+    if not reqs:
+        return {
+            name: {"accuracy": None, "n": 0, "p50_ms": None, "p99_ms": None, "mean_confidence": None}
+            for name in classifiers
+        }
     for name, clf in classifiers.items():
         pred, conf = clf.predict(reqs)
-        clf.predict(reqs[:1]); ms = []                       # warm
+        clf.predict(reqs[:1])
+        ms = []  # warm
         for q in reqs[:200]:
-            if hasattr(clf, "forget"): clf.forget(task_parts(q)["user"])        # a new call's user turn is never cached
-            t0 = time.perf_counter(); clf.predict([q]); ms.append((time.perf_counter() - t0) * 1000)
-        out[name] = {"accuracy": round(float((pred == y).mean()), 4) if len(y) else None, "n": len(y),
-                     "p50_ms": round(float(np.percentile(ms, 50)), 3) if ms else None, "p99_ms": round(float(np.percentile(ms, 99)), 3) if ms else None,
-                     "mean_confidence": round(float(conf.mean()), 4) if len(y) else None}
+            if hasattr(clf, "forget"): clf.forget(task_parts(q)["user"])  # a new call's user turn is never cached
+            t0 = time.perf_counter()
+            clf.predict([q])
+            ms.append((time.perf_counter() - t0) * 1000)
+        out[name] = {
+            "accuracy": round(float((pred == y).mean()), 4) if len(y) else None,
+            "n": len(y),
+            "p50_ms": round(float(np.percentile(ms, 50)), 3) if ms else None,
+            "p99_ms": round(float(np.percentile(ms, 99)), 3) if ms else None,
+            "mean_confidence": round(float(conf.mean()), 4) if len(y) else None,
+        }
     return out
 
 # %% ../nbs/07_router.ipynb #ca095c92
@@ -221,9 +275,11 @@ def validate(fmt: str, text: str, request: dict, labels: set | None = None) -> s
             missing = set(params.get("required") or []) - set(c["arguments"])
             if missing: return f"{c['name']}: missing required argument {sorted(missing)[0]}"
             unknown = set(c["arguments"]) - set(params.get("properties") or {})
-            if params.get("properties") is not None and unknown: return f"{c['name']}: unknown argument {sorted(unknown)[0]}"
+            if params.get("properties") is not None and unknown:
+                return f"{c['name']}: unknown argument {sorted(unknown)[0]}"
         return None
-    if fmt == "label": return None if labels is None or text.strip() in labels else "label not in the cluster's label set"
+    if fmt == "label":
+        return None if labels is None or text.strip() in labels else "label not in the cluster's label set"
     if fmt == "json":
         try: return None if isinstance(json.loads(text), dict) else "JSON is not an object"
         except ValueError: return "not JSON"
@@ -237,6 +293,7 @@ def confident(fmt: str, requests: list[dict], outs: list[tuple[str, float]]) -> 
     if fmt != "free_text": return outs
     return list(zip([o for o, _ in outs], grounding([o for o, _ in outs], requests)))
 
+# %% ../nbs/07_router.ipynb #05712fc7
 def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[dict], batch_size=8,
                        progress=False, constraints: list | None = None) -> tuple[dict, list[tuple[str, float]]]:
     "(how the router serves cluster `cid`'s specialist, its (answer, confidence) for each request)."
@@ -253,6 +310,7 @@ def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[d
     serve = {"adapter": f"adapters/{cid}", "kind": info.get("kind", "lora"), "model": info["base_model"]}
     return serve | {"prune_rule": info["prune_rule"], "context_tokens": window}, outs
 
+# %% ../nbs/07_router.ipynb #a243c634
 def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
     "One calibration row per answer: confidence, validity, SLM and LLM score."
     reqs = [json.loads(x["request"]) for x in rows]
@@ -260,6 +318,7 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
              "slm": score_output(fmt, o, x, lset)[0], "llm": llm_score(fmt, x, lset)}
             for x, (o, c), q in zip(rows, outs, reqs)]
 
+# %% ../nbs/07_router.ipynb #f92ccc33
 def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
                       shape: dict | None = None) -> tuple[dict, list[dict]]:
@@ -268,7 +327,9 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     lset = set(labels) if labels else None
     val = val[:n_val]
     reqs = [json.loads(x["request"]) for x in val]
-    shape = {"constrained": False, "max_calls": None} | (shape or {})    # S4's decision: answers decoded within their shape
+    shape = {"constrained": False, "max_calls": None} | (
+        shape or {}
+    )  # S4's decision: answers decoded within their shape
     cons = constraints_of({"format": fmt} | shape, reqs, lset)
     serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress, cons)
     judged = _judged(fmt, outs, val, lset, "val")
@@ -283,11 +344,21 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     return entry, [{"cluster": int(cid)} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #316501cd
-def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8, progress=False) -> dict:
+def build_router(
+    run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8, progress=False
+) -> dict:
     "Fit the cluster classifiers, calibrate each specialist, write `router/`."
-    run_dir = Path(run_dir); out = run_dir / "router"; out.mkdir(exist_ok=True)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
-    calls = calls.with_columns(pl.Series("part", [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)], dtype=pl.String))
+    run_dir = Path(run_dir)
+    out = run_dir / "router"
+    out.mkdir(exist_ok=True)
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
+    )
+    calls = calls.with_columns(
+        pl.Series(
+            "part", [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)], dtype=pl.String
+        )
+    )
     space = load_space(run_dir / "cluster_space.npz")
     clfs = fit_classifiers(calls, space, templates=load_templates(run_dir))
     rep = classifier_report(clfs, calls)
@@ -295,23 +366,47 @@ def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_con
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
     sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
-        if e["route"] != "slm": clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}; continue
+        if e["route"] != "slm":
+            clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}
+            continue
         done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
-        if not ((done / "head.json").exists() or (done / "train_config.json").exists()):   # a head, an adapter, a base
-            clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}; continue
+        if not ((done / "head.json").exists() or (done / "train_config.json").exists()):  # a head, an adapter, a base
+            clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}
+            continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
-        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)   # a head answers every one cheaply
-        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size, progress,
-                                       e["model"], {k: e.get(k) for k in ("constrained", "max_calls")})
+        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)  # a head answers every one cheaply
+        entry, per = calibrate_cluster(
+            run_dir,
+            cid,
+            train,
+            val,
+            e["format"],
+            n,
+            target,
+            min_accepted,
+            batch_size,
+            progress,
+            e["model"],
+            {k: e.get(k) for k in ("constrained", "max_calls")},
+        )
         c = entry["calibration"]
-        on = (f"{c['n_val'] + c['n_crossfit']} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
-              if c["n_crossfit"] else f"{c['n_val']} validation calls")
-        entry |= ({"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
-                  if entry["threshold"] is not None else
-                  {"route": "llm", "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on {c['n_val']} validation calls; "
-                                             f"no confidence threshold keeps {target:.0%} of the LLM's quality"})
-        clusters[cid] = entry; cal_rows += per
+        on = (
+            f"{c['n_val'] + c['n_crossfit']} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
+            if c["n_crossfit"]
+            else f"{c['n_val']} validation calls"
+        )
+        entry |= (
+            {"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
+            if entry["threshold"] is not None
+            else {
+                "route": "llm",
+                "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on {c['n_val']} validation calls; "
+                f"no confidence threshold keeps {target:.0%} of the LLM's quality",
+            }
+        )
+        clusters[cid] = entry
+        cal_rows += per
     cfg = {"classifier": choose_classifier(rep), "classifiers": rep, "min_cluster_confidence": min_cluster_confidence,
            "retention_target": target, "clusters": clusters}
     (out / "router.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False))
@@ -334,27 +429,40 @@ def unknown_fields(request: dict) -> list[str]:
     "The request's fields that are not chat-completion fields (e.g. the SDK's `extra_body`, `timeout`)."
     return sorted(k for k in request if k not in CHAT_FIELDS)
 
+# %% ../nbs/07_router.ipynb #9553a6f0
 class LLMClient:
     "The fallback LLM: an OpenAI-compatible chat-completions endpoint."
     def __init__(self, base_url: str | None = None, api_key: str | None = None, model: str | None = None,
                  timeout: float = 60.0, max_retries: int = 3):
         self.base_url = base_url or os.environ.get("OPENAI_BASE_URL")
-        self.api_key, self.model, self.timeout, self.max_retries = api_key or os.environ.get("OPENAI_API_KEY"), model, timeout, max_retries
+        self.api_key, self.model, self.timeout, self.max_retries = (
+            api_key or os.environ.get("OPENAI_API_KEY"),
+            model,
+            timeout,
+            max_retries,
+        )
         self._client = None
     def __repr__(self): return f"LLMClient(base_url={self.base_url!r}, model={self.model!r})"   # never the key
     def complete(self, request: dict) -> dict:
         "The endpoint's chat.completion for `request`, as a dict."
         import openai
         if self._client is None:
-            if not self.api_key: raise LLMUnavailable("no LLM configured: set OPENAI_API_KEY (and OPENAI_BASE_URL) or pass an LLMClient")
-            self._client = openai.OpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.max_retries)
+            if not self.api_key:
+                raise LLMUnavailable("no LLM configured: set OPENAI_API_KEY (and OPENAI_BASE_URL) or pass an LLMClient")
+            self._client = openai.OpenAI(
+                base_url=self.base_url, api_key=self.api_key, timeout=self.timeout, max_retries=self.max_retries
+            )
         if bad := unknown_fields(request):
             raise ValueError(f"not chat-completion fields: {', '.join(bad[:5])}")
-        body = {k: v for k, v in request.items() if k not in ("stream", "stream_options")} | ({"model": self.model} if self.model else {})
+        body = {k: v for k, v in request.items() if k not in ("stream", "stream_options")} | (
+            {"model": self.model} if self.model else {}
+        )
         body.setdefault("model", "default")
         try: return self._client.chat.completions.create(**body).model_dump(exclude_none=True)
         except (openai.APIConnectionError, openai.APITimeoutError) as e:
-            raise LLMUnavailable(f"LLM at {self._client.base_url} unreachable after {self.max_retries + 1} attempts: {e}") from e
+            raise LLMUnavailable(
+                f"LLM at {self._client.base_url} unreachable after {self.max_retries + 1} attempts: {e}"
+            ) from e
 
 # %% ../nbs/07_router.ipynb #eada0362
 REASON_KINDS = ("invalid answer", "answer confidence", "cluster confidence", "stays on the LLM", "unknown cluster",
@@ -378,12 +486,24 @@ class Decision:
 # %% ../nbs/07_router.ipynb #712faa4c
 class Router:
     "Routes chat requests between a run's specialists and an LLM."
-    def __init__(self, run_dir, config: dict, classifier, llm: LLMClient | None = None, store=None, agent: str = "router"):
-        self.run_dir, self.config, self.classifier, self.store, self.agent = Path(run_dir), config, classifier, store, agent
+
+    def __init__(
+        self, run_dir, config: dict, classifier, llm: LLMClient | None = None, store=None, agent: str = "router"
+    ):
+        self.run_dir, self.config, self.classifier, self.store, self.agent = (
+            Path(run_dir),
+            config,
+            classifier,
+            store,
+            agent,
+        )
         self.llm, self._models = llm or LLMClient(), {}
     @classmethod
-    def load(cls, run_dir, llm: LLMClient | None = None, store=None, classifier: str | None = None, agent: str = "router"):
-        run_dir = Path(run_dir); cfg = json.loads((run_dir / "router" / "router.json").read_text())
+    def load(
+        cls, run_dir, llm: LLMClient | None = None, store=None, classifier: str | None = None, agent: str = "router"
+    ):
+        run_dir = Path(run_dir)
+        cfg = json.loads((run_dir / "router" / "router.json").read_text())
         path = run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.npz"
         if not path.exists() and path.with_suffix(".joblib").exists():
             raise ValueError(f"{path.with_suffix('.joblib')} is a pickle from an older version and is not loaded; "
@@ -398,9 +518,11 @@ class Router:
 def _decide(self: Router, request: dict) -> Decision:
     "Cluster, confidence and whether a specialist may answer (no generation)."
     t0 = time.perf_counter()
-    cls, conf = self.classifier.predict([request]); cid, conf = int(cls[0]), float(conf[0])
+    cls, conf = self.classifier.predict([request])
+    cid, conf = int(cls[0]), float(conf[0])
     e = self.config["clusters"].get(str(cid), {"route": "llm", "reason": "unknown cluster"})
-    if conf < self.config["min_cluster_confidence"]: route, why = "llm", f"cluster confidence {conf:.2f} below {self.config['min_cluster_confidence']}"
+    if conf < self.config["min_cluster_confidence"]:
+        route, why = "llm", f"cluster confidence {conf:.2f} below {self.config['min_cluster_confidence']}"
     elif e["route"] != "slm": route, why = "llm", f"cluster {cid} stays on the LLM: {e['reason']}"
     else: route, why = "slm", "specialist"
     return Decision(cid, round(conf, 4), route, why, decide_ms=(time.perf_counter() - t0) * 1000)
@@ -414,6 +536,7 @@ def inside(run_dir, rel: str) -> Path:
     if not p.is_relative_to(root): raise ValueError(f"specialist path {rel!r} leads outside the run directory")
     return p
 
+# %% ../nbs/07_router.ipynb #ab703f9c
 def _specialist(self: Router, cid: int):
     "(model, tokenizer, shot bank) of cluster `cid`'s specialist; (head, None, None) for a label head."
     e = self.config["clusters"][str(cid)]
@@ -425,9 +548,11 @@ def _specialist(self: Router, cid: int):
         self._models[cid] = (model, tok, ShotBank.load(adir))
     return self._models[cid]
 
+# %% ../nbs/07_router.ipynb #3fa46581
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
     "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
-    e = self.config["clusters"][str(cid)]; model, tok, bank = self.specialist(cid)
+    e = self.config["clusters"][str(cid)]
+    model, tok, bank = self.specialist(cid)
     if e.get("kind") == LabelHead.kind:
         return model.answer(requests)
     prompts = specialist_prompts(tok, requests, e["prune_rule"], bank, e.get("context_tokens"))
@@ -435,14 +560,19 @@ def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -
     outs = generate_scored(model, tok, prompts, MAX_NEW[e["format"]], batch_size, constraints=cons)
     return confident(e["format"], requests, outs)
 
+# %% ../nbs/07_router.ipynb #c4d57bf2
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
     "The decision after checking the specialist's answer: still 'slm', or 'llm' with the reason."
-    t0 = time.perf_counter(); e = self.config["clusters"][str(d.cluster)]
+    t0 = time.perf_counter()
+    e = self.config["clusters"][str(d.cluster)]
     why = validate(e["format"], text, request, set(e["labels"]) if e.get("labels") else None)
     if why: d.route, d.reason = "llm", f"invalid answer: {why}"
     elif conf < e["threshold"]: d.route, d.reason = "llm", f"answer confidence {conf:.2f} below {e['threshold']:.2f}"
-    d.answer_confidence = round(conf, 4); d.decide_ms += (time.perf_counter() - t0) * 1000
+    d.answer_confidence = round(conf, 4)
+    d.decide_ms += (time.perf_counter() - t0) * 1000
     return d
+
+# %% ../nbs/07_router.ipynb #9c340900
 def _completion_of(self: Router, cid: int, text: str) -> dict:
     "The specialist's answer as a chat.completion, with its completion tokens counted."
     e, tok = self.config["clusters"][str(cid)], self.specialist(cid)[1]
@@ -455,26 +585,57 @@ def as_completion(text: str, fmt: str, model: str, prompt_tokens: int = 0, compl
     msg = {"role": "assistant", "content": text}
     calls = parse_tool_calls(text) if fmt == "tool_call" or (fmt == "agent_turn" and is_tool_answer(text)) else None
     if calls:
-        msg = {"role": "assistant", "content": None, "tool_calls": [
-            {"id": "call_" + hashlib.sha256(f"{i}{c}".encode()).hexdigest()[:24], "type": "function",
-             "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)}} for i, c in enumerate(calls)]}
-    return {"id": "chatcmpl-" + os.urandom(12).hex(), "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}}
+        msg = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_" + hashlib.sha256(f"{i}{c}".encode()).hexdigest()[:24],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": json.dumps(c["arguments"], ensure_ascii=False)},
+                }
+                for i, c in enumerate(calls)
+            ],
+        }
+    return {
+        "id": "chatcmpl-" + os.urandom(12).hex(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": msg, "finish_reason": "tool_calls" if calls else "stop"}],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+    }
 
 # %% ../nbs/07_router.ipynb #1bdb6788
 def _complete(self: Router, request: dict) -> tuple[dict, Decision]:
     "Answer one chat request: (chat.completion dict, decision)."
-    t_start = time.time(); d = self.decide(request); resp = None
+    t_start = time.time()
+    d = self.decide(request)
+    resp = None
     if d.route == "slm":
-        t0 = time.perf_counter(); (text, conf), = self.answer(d.cluster, [request]); d.generate_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        ((text, conf),) = self.answer(d.cluster, [request])
+        d.generate_ms = (time.perf_counter() - t0) * 1000
         d = self.accept(d, request, text, conf)
         if d.route == "slm": resp = self.completion(d.cluster, text)
     if resp is None:
-        t0 = time.perf_counter(); resp = self.llm.complete(request); d.llm_ms = (time.perf_counter() - t0) * 1000
+        t0 = time.perf_counter()
+        resp = self.llm.complete(request)
+        d.llm_ms = (time.perf_counter() - t0) * 1000
     if self.store is not None:
-        self.store.record(t_start, self.agent, f"cluster-{d.cluster}", request, resp, time.time() - t_start,
-                          tags={"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)})
+        self.store.record(
+            t_start,
+            self.agent,
+            f"cluster-{d.cluster}",
+            request,
+            resp,
+            time.time() - t_start,
+            tags={"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)},
+        )
     return resp, d
 Router.complete = _complete
 
@@ -482,8 +643,11 @@ Router.complete = _complete
 def feedback_calls(store, only_fallbacks: bool = True) -> pl.DataFrame:
     "Routed calls captured in `store` (the fallbacks only, by default), as call rows for the next round of training."
     df = store.read_raw()
-    if len(df): df = df.filter(pl.col("status") == "ok")          # a call without an answer teaches nothing
-    if only_fallbacks and len(df): df = df.filter(pl.col("tags").map_elements(lambda t: json.loads(t or "{}").get("route") == "llm", return_dtype=pl.Boolean))
+    if len(df): df = df.filter(pl.col("status") == "ok")  # a call without an answer teaches nothing
+    if only_fallbacks and len(df):
+        df = df.filter(
+            pl.col("tags").map_elements(lambda t: json.loads(t or "{}").get("route") == "llm", return_dtype=pl.Boolean)
+        )
     return df
 
 # %% ../nbs/07_router.ipynb #5fa997ff
@@ -497,4 +661,8 @@ def decision_latency(router: Router, requests: list[dict], repeat: int = 1) -> d
             if d.route == "slm": router.accept(d, q, "x", 1.0)
             ms.append(d.decide_ms)
     if not ms: return {"n": 0, "p50_ms": None, "p99_ms": None}
-    return {"n": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 3), "p99_ms": round(float(np.percentile(ms, 99)), 3)}
+    return {
+        "n": len(ms),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+    }

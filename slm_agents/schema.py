@@ -95,14 +95,16 @@ def _check_request(req):
     msgs = req.get("messages")
     if not isinstance(msgs, list) or not msgs: raise RecordError("request.messages missing or empty")
     for m in msgs:
-        if not isinstance(m, dict) or m.get("role") not in ROLES: raise RecordError("request.messages has a bad message")
+        if not isinstance(m, dict) or m.get("role") not in ROLES:
+            raise RecordError("request.messages has a bad message")
     if not isinstance(req.get("tools", []), list): raise RecordError("request.tools is not a list")
 
 def _check_response(resp, status):
     if resp is None:
         if status == "ok": raise RecordError("response missing")
         return
-    if not isinstance(resp, dict) or not isinstance(resp.get("choices"), list): raise RecordError("response has no choices")
+    if not isinstance(resp, dict) or not isinstance(resp.get("choices"), list):
+        raise RecordError("response has no choices")
     if resp["choices"] and not isinstance(_message(resp), dict): raise RecordError("response message is not an object")
 
 # %% ../nbs/00_schema.ipynb #e8bbc160
@@ -121,6 +123,7 @@ def _ts(v):
 
 INT64_MAX = 2**63 - 1
 
+# %% ../nbs/00_schema.ipynb #4d6f0318
 def _num(v, name, kind):
     if v is None: return None
     ok = isinstance(v, int) if kind is int else isinstance(v, (int, float))
@@ -131,6 +134,7 @@ def _num(v, name, kind):
     if not math.isfinite(x): raise RecordError(f"{name} is not a finite number")   # 1e400 parses as inf
     return x
 
+# %% ../nbs/00_schema.ipynb #3f9092eb
 def _str(v, name, default=""):
     if v is None: return default
     if not isinstance(v, str): raise RecordError(f"{name} is not a string")
@@ -141,6 +145,7 @@ def _flywheel(o):
     return {"call_id": o.get("call_id", o.get("_id")), "ts": o.get("timestamp"), "agent": o.get("client_id"),
             "node": o.get("workload_id"), "request": o.get("request"), "response": o.get("response")}
 
+# %% ../nbs/00_schema.ipynb #0c4e0c3f
 def normalise(o) -> dict:
     "A `CALL_SCHEMA` row from an OpenAI-style or data-flywheel record, or `RecordError`."
     if not isinstance(o, dict): raise RecordError("record is not a JSON object")
@@ -149,7 +154,8 @@ def normalise(o) -> dict:
     status = _str(o.get("status"), "status", "ok")
     if status not in ("ok", "error"): raise RecordError("status is not ok/error")
     req, resp = o["request"], o.get("response")
-    _check_request(req); _check_response(resp, status)
+    _check_request(req)
+    _check_response(resp, status)
     tags = o.get("tags") or {}
     if not isinstance(tags, dict): raise RecordError("tags is not an object")
     usage = (resp or {}).get("usage") or {}
@@ -157,15 +163,24 @@ def normalise(o) -> dict:
     cid = o.get("call_id")
     if isinstance(cid, int) and not isinstance(cid, bool): cid = str(cid)
     if cid is None: cid = hashlib.sha256(_dumps(o).encode()).hexdigest()[:24]
-    c = Call(call_id=_str(cid, "call_id"), request=req, response=resp, ts=_ts(o.get("ts")),
-             agent=_str(o.get("agent"), "agent"), node=_str(o.get("node"), "node"),
-             model=_str(o.get("model") or req.get("model") or (resp or {}).get("model"), "model"),
-             latency_ms=_num(o.get("latency_ms"), "latency_ms", float),
-             prompt_tokens=_num(o.get("prompt_tokens", usage.get("prompt_tokens")), "prompt_tokens", int),
-             completion_tokens=_num(o.get("completion_tokens", usage.get("completion_tokens")), "completion_tokens", int),
-             status=status, error=_str(o.get("error"), "error", None), tags=tags,
-             source=_str(o.get("source"), "source", None), task=_str(o.get("task"), "task", None),
-             reference=_str(o.get("reference"), "reference", None))
+    c = Call(
+        call_id=_str(cid, "call_id"),
+        request=req,
+        response=resp,
+        ts=_ts(o.get("ts")),
+        agent=_str(o.get("agent"), "agent"),
+        node=_str(o.get("node"), "node"),
+        model=_str(o.get("model") or req.get("model") or (resp or {}).get("model"), "model"),
+        latency_ms=_num(o.get("latency_ms"), "latency_ms", float),
+        prompt_tokens=_num(o.get("prompt_tokens", usage.get("prompt_tokens")), "prompt_tokens", int),
+        completion_tokens=_num(o.get("completion_tokens", usage.get("completion_tokens")), "completion_tokens", int),
+        status=status,
+        error=_str(o.get("error"), "error", None),
+        tags=tags,
+        source=_str(o.get("source"), "source", None),
+        task=_str(o.get("task"), "task", None),
+        reference=_str(o.get("reference"), "reference", None),
+    )
     if not c.call_id: raise RecordError("call_id is empty")
     return to_row(c)
 
@@ -176,6 +191,7 @@ def _quarantine_row(origin, line, reason, raw, call_id=None):
     if isinstance(raw, bytes): raw = raw.decode("utf-8", errors="replace")
     return {"origin": str(origin), "line": line, "call_id": call_id, "reason": reason, "raw": raw[:RAW_KEEP]}
 
+# %% ../nbs/00_schema.ipynb #8a90f170
 def _lines(f, limit: int):
     "(line number, bytes, whole) per line of binary file `f`, reading at most `limit` + 1 bytes of any line."
     i = 0
@@ -186,6 +202,7 @@ def _lines(f, limit: int):
             while (more := f.readline(1 << 20)) and not more.endswith(b"\n"): pass   # skip the rest unread
         yield i, raw, whole
 
+# %% ../nbs/00_schema.ipynb #c5ea5937
 def _open_log(path):
     "The regular file at `path` opened for binary reading, never through a symbolic link; `OSError` otherwise."
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)    # a FIFO does not block the open
@@ -197,6 +214,7 @@ def _open_log(path):
         os.close(fd)
         raise
 
+# %% ../nbs/00_schema.ipynb #66dbc24a
 def _file_reason(e: OSError) -> str:
     "The quarantine reason for a log file that cannot be opened or read."
     if e.errno == errno.ELOOP: return "symbolic link: not followed"
@@ -206,6 +224,7 @@ def _file_reason(e: OSError) -> str:
 def _frames(rows, bad) -> tuple[pl.DataFrame, pl.DataFrame]:
     return calls_frame(rows), pl.DataFrame(bad, schema=QUARANTINE_SCHEMA, orient="row")
 
+# %% ../nbs/00_schema.ipynb #370decff
 def _record(raw: bytes, line: int) -> dict:
     "A call row from one JSONL line, or `RecordError`."
     if line == 1 and raw.startswith(b"\xef\xbb\xbf"): raw = raw[3:]            # a UTF-8 byte-order mark
@@ -215,12 +234,14 @@ def _record(raw: bytes, line: int) -> dict:
     except json.JSONDecodeError as e: raise RecordError(f"malformed JSON: {e.msg}") from None
     return normalise(obj)
 
+# %% ../nbs/00_schema.ipynb #aaca7706
 def _reason(e: Exception) -> str:
     "The quarantine reason for an exception raised by one record."
     if isinstance(e, RecordError): return e.args[0]
     if isinstance(e, RecursionError): return "record nested too deeply"
     return f"unreadable record: {type(e).__name__}"
 
+# %% ../nbs/00_schema.ipynb #ff6b9d86
 def read_jsonl(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
     "Calls and quarantine from an OpenAI-style or data-flywheel JSONL file."
     rows, bad = [], []
@@ -240,7 +261,6 @@ def read_jsonl(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, p
             bad.append(_quarantine_row(path, None, _file_reason(e), ""))
     return _frames(rows, bad)
 
-
 # %% ../nbs/00_schema.ipynb #c08548dd
 def _parquet_row(r: dict, max_record_bytes: int) -> tuple[dict, str]:
     "A call row from one Parquet row and the row as JSON text, or `RecordError`."
@@ -253,6 +273,7 @@ def _parquet_row(r: dict, max_record_bytes: int) -> tuple[dict, str]:
     except json.JSONDecodeError as e: raise RecordError(f"malformed JSON: {e.msg}") from None
     return normalise(o), raw
 
+# %% ../nbs/00_schema.ipynb #37b3d40e
 def read_parquet(path, max_record_bytes: int = 1_000_000) -> tuple[pl.DataFrame, pl.DataFrame]:
     "Calls and quarantine from a Parquet file of call rows, read one row group at a time."
     import pyarrow.parquet as pq
@@ -353,5 +374,6 @@ def write_jsonl(df: pl.DataFrame, path) -> Path:
 def ingest(logs, run_dir, max_record_bytes: int = 1_000_000) -> dict:
     "Read `logs` into `run_dir/calls.parquet` and `run_dir/quarantine.parquet`; return counts."
     calls, quar = read_calls(logs, max_record_bytes)
-    write_calls(calls, Path(run_dir) / "calls.parquet"); write_calls(quar, Path(run_dir) / "quarantine.parquet")
+    write_calls(calls, Path(run_dir) / "calls.parquet")
+    write_calls(quar, Path(run_dir) / "quarantine.parquet")
     return {"n_calls": len(calls), "n_quarantined": len(quar), "reasons": dict(Counter(quar["reason"].to_list()))}

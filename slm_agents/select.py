@@ -43,7 +43,11 @@ def parse_tool_calls(text: str) -> list[dict] | None:
     except ValueError: return None
     calls = [calls] if isinstance(calls, dict) else calls
     if not isinstance(calls, list) or not calls: return None
-    if not all(isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict) for c in calls): return None
+    if not all(
+        isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict)
+        for c in calls
+    ):
+        return None
     return [{"name": c["name"], "arguments": c.get("arguments", {})} for c in calls]
 
 # %% ../nbs/05_select.ipynb #36ac0d24
@@ -73,24 +77,38 @@ class _UnderscoreModels(dict):
 @lru_cache(maxsize=1)
 def bfcl_checker():
     "BFCL's `ast_checker` module."
-    mc = types.ModuleType("bfcl_eval.constants.model_config"); mc.MODEL_CONFIG_MAPPING = _UnderscoreModels()
+    mc = types.ModuleType("bfcl_eval.constants.model_config")
+    mc.MODEL_CONFIG_MAPPING = _UnderscoreModels()
     return bfcl_module("bfcl_eval.eval_checker.ast_eval.ast_checker", {"bfcl_eval.constants.model_config": mc})
 
+# %% ../nbs/05_select.ipynb #638d2714
 @lru_cache(maxsize=8)
 def _bfcl_functions(category: str) -> dict:
     d = dataset_dir("bfcl")
     qs = map(json.loads, open(d / f"BFCL_v4_{category}.json", encoding="utf-8"))
     return {q["id"]: q["function"] for q in qs if "function" in q}
 
+# %% ../nbs/05_select.ipynb #af502bbd
 def bfcl_verdict(source: str, source_id: str, reference: str, calls: list[dict] | None) -> dict:
     "BFCL's AST checker result on `calls` for the BFCL question `source_id` of category `source` ('bfcl/<category>'): `valid`, `error_type`, `error`."
     if not calls: return {"valid": False, "error_type": "no_parsable_call", "error": []}
     chk, enums = bfcl_checker(), bfcl_module("bfcl_eval.constants.enums")
     category = source.split("/", 1)[1]
-    res = chk.ast_checker(_bfcl_functions(category)[source_id], [{c["name"]: c["arguments"]} for c in calls], json.loads(reference),
-                          enums.Language.PYTHON, category, "slm_agents")
-    return {"valid": bool(res["valid"]), "error_type": res.get("error_type"), "error": [str(e) for e in res.get("error", [])]}
+    res = chk.ast_checker(
+        _bfcl_functions(category)[source_id],
+        [{c["name"]: c["arguments"]} for c in calls],
+        json.loads(reference),
+        enums.Language.PYTHON,
+        category,
+        "slm_agents",
+    )
+    return {
+        "valid": bool(res["valid"]),
+        "error_type": res.get("error_type"),
+        "error": [str(e) for e in res.get("error", [])],
+    }
 
+# %% ../nbs/05_select.ipynb #4cef8183
 def bfcl_valid(source: str, source_id: str, reference: str, calls: list[dict] | None) -> bool:
     "Whether BFCL's AST checker accepts `calls` (see `bfcl_verdict`)."
     return bfcl_verdict(source, source_id, reference, calls)["valid"]
@@ -103,6 +121,7 @@ def _pairs(o, prefix=""):
         for v in o: yield from _pairs(v, prefix)
     else: yield (prefix.rstrip("."), json.dumps(o, ensure_ascii=False).casefold())
 
+# %% ../nbs/05_select.ipynb #c7cc8dfe
 def field_f1(pred: str, gold: str) -> float:
     "F1 of the (key path, value) pairs of two JSON texts; 0 when the prediction does not parse."
     try: p, g = Counter(_pairs(json.loads(pred))), Counter(_pairs(json.loads(gold)))
@@ -116,9 +135,11 @@ def _rouge():
     from rouge_score import rouge_scorer
     return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
-def rouge_l(pred: str, refs: list[str]) -> float: return max((_rouge().score(r, pred or "")["rougeL"].fmeasure for r in refs), default=0.0)
+# %% ../nbs/05_select.ipynb #e84ad95b
+def rouge_l(pred: str, refs: list[str]) -> float:
+    return max((_rouge().score(r, pred or "")["rougeL"].fmeasure for r in refs), default=0.0)
 
-EQUIVALENT = 0.55    # cosine on all-MiniLM-L6-v2; best separates a second human TLDR from one of the closest other paper
+EQUIVALENT = 0.55  # cosine on all-MiniLM-L6-v2; best separates a second human TLDR from one of the closest other paper
 FREE_TEXT_METRIC = f"semantic equivalence: cosine ≥ {EQUIVALENT} to a reference on all-MiniLM-L6-v2"
 
 def semantic_match(pred: str, refs: list[str]) -> float:
@@ -141,6 +162,7 @@ def _gold(row) -> tuple[str, list[str]]:
     if isinstance(parsed, list) and parsed and all(isinstance(x, str) for x in parsed): return parsed[0], parsed
     return (ref if isinstance(parsed, dict) else logged), [ref]
 
+# %% ../nbs/05_select.ipynb #ad450758
 def _bfcl_question(row) -> str | None:
     "The BFCL question id of a single-call BFCL row with a reference, else None."
     src, tags = row.get("source") or "", json.loads(row.get("tags") or "{}")
@@ -148,6 +170,7 @@ def _bfcl_question(row) -> str | None:
     try: return tags.get("source_id") if tags.get("source_id") in _bfcl_functions(src.split("/", 1)[1]) else None
     except (OSError, KeyError, DatasetUnavailable): return None
 
+# %% ../nbs/05_select.ipynb #888134b0
 def _tool_score(out: str, row: dict) -> tuple[float, bool]:
     calls = parse_tool_calls(out)
     offered = {(t.get("function") or t).get("name") for t in json.loads(row["request"]).get("tools") or []}
@@ -157,6 +180,7 @@ def _tool_score(out: str, row: dict) -> tuple[float, bool]:
     want = parse_tool_calls(target_text(json.loads(row["response"])))
     return float(calls_match(calls, want)), valid
 
+# %% ../nbs/05_select.ipynb #70e9af0a
 def _turn_score(out: str, row: dict) -> tuple[float, bool]:
     "An agent turn: a tool call scored as one, a message by ROUGE-L against the logged message; the wrong kind scores 0."
     logged = target_text(json.loads(row["response"]))
@@ -186,10 +210,19 @@ def score_output(fmt: str, out: str, row: dict, labels: set | None = None) -> tu
 def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[dict]:
     "The request's messages with (request, answer) examples inserted before its last user turn."
     msgs = render_messages(request)
-    shots = [m for req, ans in examples for m in ({"role": "user", "content": _last_user(req)}, {"role": "assistant", "content": ans})]
-    last = max(i for i, m in enumerate(msgs) if m["role"] == "user") if any(m["role"] == "user" for m in msgs) else len(msgs)
+    shots = [
+        m
+        for req, ans in examples
+        for m in ({"role": "user", "content": _last_user(req)}, {"role": "assistant", "content": ans})
+    ]
+    last = (
+        max(i for i, m in enumerate(msgs) if m["role"] == "user")
+        if any(m["role"] == "user" for m in msgs)
+        else len(msgs)
+    )
     return msgs[:last] + shots + msgs[last:]
 
+# %% ../nbs/05_select.ipynb #19249ecb
 def _last_user(req): return task_parts(req)["user"]     # the same user turn S3 embeds
 
 def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int, exclude=None, boost=None) -> np.ndarray:
@@ -308,7 +341,10 @@ def cross_fit(vecs: np.ndarray, y: list[str], extra_vecs=None, extra_y=(), k: in
         answers.append((labels[int(p.argmax())], float(p.max())))
     return CrossFit(answers, t)
 
-def fit_scaled_head(vecs: np.ndarray, y: list[str], name_vecs=None, names=(), embedder=None) -> tuple[LabelHead, CrossFit]:
+# %% ../nbs/05_select.ipynb #cacc32c7
+def fit_scaled_head(
+    vecs: np.ndarray, y: list[str], name_vecs=None, names=(), embedder=None
+) -> tuple[LabelHead, CrossFit]:
     "A head on `vecs`/`y` (the label names as extra examples), at the temperature of its cross-fitted answers; and those."
     X = vecs if name_vecs is None else np.vstack([vecs, name_vecs])
     head = LabelHead.fit(X, list(y) + list(names), embedder=embedder)
@@ -329,6 +365,7 @@ def _head_answer(self: LabelHead, requests: list[dict]) -> list[tuple[str, float
     self.embedder = self.embedder or shared_embedder()
     return self.predict(embed_texts(self.embedder, [_last_user(q) for q in requests]))
 
+# %% ../nbs/05_select.ipynb #cb5e9f3c
 def _head_save(self: LabelHead, out_dir):
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -338,6 +375,7 @@ def _head_save(self: LabelHead, out_dir):
     (out / "head.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False))
     return out
 
+# %% ../nbs/05_select.ipynb #04d87bb5
 def _head_load(cls, out_dir, embedder=None) -> LabelHead:
     meta = json.loads((Path(out_dir) / "head.json").read_text())
     with np.load(Path(out_dir) / "head.npz", allow_pickle=False) as z:
@@ -371,7 +409,10 @@ def judge_client():
     if not url:
         return None
     from slm_agents.router import LLMClient
-    return LLMClient(url, os.environ.get("SLM_AGENTS_JUDGE_API_KEY") or "none", os.environ.get("SLM_AGENTS_JUDGE_MODEL"))
+
+    return LLMClient(
+        url, os.environ.get("SLM_AGENTS_JUDGE_API_KEY") or "none", os.environ.get("SLM_AGENTS_JUDGE_MODEL")
+    )
 
 def free_text_metric() -> str:
     "What decides free-text quality in this process."
@@ -426,9 +467,13 @@ def _baseline(fmt, outs, rows, labels, llm: list[float], per_call: float, shots:
             "close": mean(close), "close_calls": [int(x) for x in close],
             "seconds_per_call": round(per_call, 3), "example_output": outs[0][:200] if outs else "", "shots": shots}
 
+# %% ../nbs/05_select.ipynb #44a076af
 def _answerer(model, tok, prompts, max_new, batch_size, cons):
-    return lambda lo, hi: generate(model, tok, prompts[lo:hi], max_new, batch_size, constraints=cons[lo:hi]) if hi > lo else []
+    return lambda lo, hi: (
+        generate(model, tok, prompts[lo:hi], max_new, batch_size, constraints=cons[lo:hi]) if hi > lo else []
+    )
 
+# %% ../nbs/05_select.ipynb #5921e466
 def evaluate_candidates(models: dict, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
                         max_seconds: float | None = None, constraints: list | None = None) -> dict:
     "Zero- and few-shot baselines of every candidate in `models` (name: (model, tok)) on the same held-out calls."
@@ -436,8 +481,10 @@ def evaluate_candidates(models: dict, fmt, rows, shots, labels, batch_size=8, ma
     jobs = {}
     for name, (model, tok) in models.items():
         for mode in MODES:
-            prompts = [_baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
-                       for r, s in zip(rows, shots)]
+            prompts = [
+                _baseline_prompt(tok, json.loads(r["request"]), s if mode == "few_shot" else None, max_prompt_tokens)
+                for r, s in zip(rows, shots)
+            ]
             jobs[name, mode] = _answerer(model, tok, prompts, MAX_NEW[fmt], batch_size, cons)
     outs, per_call = timed_answers(jobs, len(rows), max_seconds)
     n = max((len(o) for o in outs.values()), default=0)
@@ -446,6 +493,7 @@ def evaluate_candidates(models: dict, fmt, rows, shots, labels, batch_size=8, ma
     return {name: {m: _baseline(fmt, outs[name, m], rows, labels, llm, per_call[name, m], k if m == "few_shot" else 0)
                    for m in MODES} for name in models}
 
+# %% ../nbs/05_select.ipynb #1ba3916f
 def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_prompt_tokens=2048,
                        max_seconds: float | None = None, constraints: list | None = None) -> dict:
     "One candidate's zero- and few-shot baselines (`evaluate_candidates` of it alone)."
@@ -468,14 +516,23 @@ def llm_score(fmt: str, row: dict, labels=None) -> float:
     "The logged LLM answer's score for its own call."
     return score_output(fmt, target_text(json.loads(row["response"]) if row["response"] else None), row, labels)[0]
 
-def calibrate(slm: list[float], llm: list[float], conf: list[float], valid: list[bool], target: float = 0.95, min_accepted: int = 5) -> dict:
+# %% ../nbs/05_select.ipynb #039398f5
+def calibrate(
+    slm: list[float],
+    llm: list[float],
+    conf: list[float],
+    valid: list[bool],
+    target: float = 0.95,
+    min_accepted: int = 5,
+) -> dict:
     "Lowest answer-confidence threshold whose accepted answers keep `target` of the LLM's quality on them."
     order = sorted(range(len(conf)), key=lambda i: -conf[i])
     best, s, l, n = None, 0.0, 0.0, 0
     for i in order:
         if not valid[i]: continue
         s, l, n = s + slm[i], l + llm[i], n + 1
-        if n >= min_accepted and s >= target * l: best = {"threshold": conf[i], "accepted": n, "retention": round(s / l, 4) if l else 1.0}
+        if n >= min_accepted and s >= target * l:
+            best = {"threshold": conf[i], "accepted": n, "retention": round(s / l, 4) if l else 1.0}
     cover = (best or {}).get("accepted", 0) / max(1, len(conf))
     return {"threshold": None, "accepted": 0, "coverage": 0.0} if best is None else best | {"coverage": round(cover, 4)}
 
@@ -488,6 +545,7 @@ def head_scores(preds: list[tuple[str, float]], rows: list[dict], fmt: str, labe
             "conf": [c for _, c in preds],
             "valid": [v and o != OTHER for (o, _), (_, v) in zip(preds, scored)]}
 
+# %% ../nbs/05_select.ipynb #2fad3b55
 def save_crossfit(head_dir, rows: list[dict], preds: list[tuple[str, float]]):
     "Write the out-of-fold answers to training `rows` beside the head."
     df = pl.DataFrame({"call_id": [r["call_id"] for r in rows],
@@ -496,6 +554,7 @@ def save_crossfit(head_dir, rows: list[dict], preds: list[tuple[str, float]]):
                       schema={"call_id": pl.String, "answer": pl.String, "confidence": pl.Float64})
     df.write_parquet(Path(head_dir) / "crossfit.parquet")
 
+# %% ../nbs/05_select.ipynb #f86ffd82
 def load_crossfit(head_dir, rows: list[dict]) -> tuple[list[tuple[str, float]], list[dict]]:
     "(out-of-fold answers, their rows) for those of `rows` the head's cross-fit answered."
     p = Path(head_dir) / "crossfit.parquet"
@@ -575,17 +634,35 @@ def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05
     return name, why
 
 # %% ../nbs/05_select.ipynb #82fca98d
-def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"), n_eval=50, k_shots=3, batch_size=8, min_train=50,
-               min_valid=0.5, embedder=None, formats=None, max_prompt_tokens=2048, budget=None,
-               budget_share=0.15, label_head=True, min_head_coverage=0.1, min_frequent_share=0.2,
-               target=0.95, label_names=True, constrain=True) -> dict:
+def run_select(
+    run_dir,
+    candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"),
+    n_eval=50,
+    k_shots=3,
+    batch_size=8,
+    min_train=50,
+    min_valid=0.5,
+    embedder=None,
+    formats=None,
+    max_prompt_tokens=2048,
+    budget=None,
+    budget_share=0.15,
+    label_head=True,
+    min_head_coverage=0.1,
+    min_frequent_share=0.2,
+    target=0.95,
+    label_names=True,
+    constrain=True,
+) -> dict:
     "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; the choice in `selection.json`."
     if constrain and importlib.util.find_spec("xgrammar") is None:
         log.warning("xgrammar is not installed: answers are decoded unconstrained (`make setup` installs it)")
         constrain = False
     from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
+    )
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     review = read_review(run_dir)
     check_final(review, set(cards))
@@ -605,19 +682,34 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
         heldout = [r for r in rows if split_of(r) == "test"]
         test = heldout[:n_eval]
         entry |= {"n_train": len(train), "n_eval": len(test)}
-        if cid < 0: out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}; continue
+        if cid < 0:
+            out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}
+            continue
         if decided := review.decision(cid):
             out[str(cid)] = entry | {"route": "llm", "model": None, "review": decided[0], "reason": decided[1]}
             continue
         if len(train) < min_train or not test:
-            out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"too few calls: {len(train)} to train, {len(test)} to test"}; continue
+            out[str(cid)] = entry | {
+                "route": "llm",
+                "model": None,
+                "reason": f"too few calls: {len(train)} to train, {len(test)} to test",
+            }
+            continue
         if formats is not None and fmt not in formats:
-            out[str(cid)] = entry | {"route": "llm", "model": None, "reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})"}; continue
+            out[str(cid)] = entry | {
+                "route": "llm",
+                "model": None,
+                "reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})",
+            }
+            continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
         tv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in train])
         hv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in heldout])
-        qv = hv[:len(test)]                              # `test` is the first `n_eval` held-out calls
-        shots = [[(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row] for row in nearest(tv, qv, k_shots)]
+        qv = hv[:len(test)]  # `test` is the first `n_eval` held-out calls
+        shots = [
+            [(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row]
+            for row in nearest(tv, qv, k_shots)
+        ]
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
         entry["constrained"] = constrain and answer_constraint(fmt, json.loads(test[0]["request"]), labels) is not None
@@ -638,7 +730,9 @@ def run_select(run_dir, candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b
             if name not in models: models[name] = load(spec)
         t0 = time.perf_counter()
         cap = None if left is None else left / (todo + 1)
-        entry["baselines"] |= evaluate_candidates(models, fmt, test, shots, labels, batch_size, max_prompt_tokens, cap, cons)
+        entry["baselines"] |= evaluate_candidates(
+            models, fmt, test, shots, labels, batch_size, max_prompt_tokens, cap, cons
+        )
         if left is not None: left = max(0.0, left - (time.perf_counter() - t0))
         name, why = choose_decoder(entry["baselines"], min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
