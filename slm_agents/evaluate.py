@@ -11,7 +11,7 @@ import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .models import prompt_text, render_messages
 from .finetune import eval_sizes, specialist_prompts
-from .router import Router, heldout_part, reason_kind, validate
+from .router import Router, parted_calls, reason_kind, validate
 from .cluster import task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
@@ -28,15 +28,7 @@ __all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'b
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
     "Held-out test calls with their S3 cluster: at most `n_test` per cluster, every one where a label head serves."
     run_dir = Path(run_dir)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
-    )
-    part = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
-    test = (
-        calls.with_columns(pl.Series("part", part, dtype=pl.String))
-        .filter(pl.col("part") == "test")
-        .sort("cluster", "call_id")
-    )
+    test = parted_calls(run_dir).filter(pl.col("part") == "test").sort("cluster", "call_id")
     sizes = eval_sizes(run_dir, n_test)      # fewer where the plan had to save time, every one for a label head
     rank = pl.int_range(pl.len()).over("cluster")
     cap = pl.col("cluster").replace_strict(sizes, default=n_test, return_dtype=pl.Int64) if sizes else pl.lit(n_test)
@@ -462,138 +454,108 @@ def _review_html(rows: list[dict]) -> str:
         return "<p>No review: the clusters are the ones S3 found (<code>review.yaml</code> absent or empty).</p>"
     return "<h3>Review (<code>review.yaml</code>)</h3>" + _table(rows, ["decision", "clusters", "detail"])
 
-# %% ../nbs/08_evaluate.ipynb #d6a273d3
+# %% ../nbs/08_evaluate.ipynb #c49bba55
+def _card_row(c: dict, names: dict) -> dict:
+    "A cluster card as a table row."
+    return {"cluster": c["cluster"], "name": names.get(c["cluster"]), "found": c.get("found"), "size": c["size"],
+            "share of calls": c["share_calls"], "format": c["format"]["dominant"],
+            "template": (c.get("template") or {}).get("instruction", "")[:160],
+            "keywords": ", ".join(c["keywords"][:6]), "suitability": c["slm_suitability"],
+            "example": (c["examples"] or [{}])[0].get("user", "")[:90]}
+
+def _selection_row(c: str, e: dict) -> dict:
+    "A cluster's S4 choice, with each candidate's baseline scores."
+    row = {"cluster": c, "format": e["format"], "train": e.get("n_train"), "route": e["route"],
+           "model": e.get("model"), "reason": e["reason"]}
+    modes = ("zero_shot", "few_shot", "fitted")
+    return row | {f"{n} {k}": b[k]["score"] for n, b in (e.get("baselines") or {}).items() for k in modes if k in b}
+
+# %% ../nbs/08_evaluate.ipynb #89b2e19b
+def _finetune_row(c: str, v: dict) -> dict:
+    "A trained (or untrained) specialist: its training and its score before and after."
+    t = v["train"]
+    return {"cluster": c, "examples": t["n_examples"], "steps": t["config"]["steps"], "backend": t["backend"],
+            "minutes": round(t["seconds"] / 60, 1), "tokens/example": t["tokens_per_example"],
+            "base": v["base"]["score"], "fine-tuned": v["finetuned"]["score"]}
+
+def _quality_row(c: str, e: dict) -> dict:
+    "A cluster's held-out quality and share served."
+    return {"cluster": c, "name": e.get("name"), "share of traffic": e.get("share_all"), "route": e["route"],
+            "n": e.get("n"), "quality LLM": e.get("quality_llm"), "quality routed": e.get("quality_routed"),
+            "retention": e.get("quality_retention"), "served by SLM": e.get("replacement_rate"), "APGR": e.get("apgr")}
+
+# %% ../nbs/08_evaluate.ipynb #c5d5a45f
+def _data_section(m: dict, run_dir: Path) -> list[str]:
+    "1. What was ingested and what curation did."
+    cur = _json(run_dir, "curation.json", {})
+    counts = {"calls ingested": m["n_calls"], "quarantined": m["n_quarantined"], "curated": m["n_curated"]}
+    return ["<h2>1. Data and curation</h2>", _table([counts]),
+            _table([{"reason": k, "calls": v} for k, v in (cur.get("reasons") or {}).items()]),
+            _img(run_dir / "plots" / "curation.png")]
+
+def _cluster_section(m: dict, run_dir: Path) -> list[str]:
+    "2. The clusters S3 found, their cards, and the review."
+    plots, cl = run_dir / "plots", _json(run_dir, "clusters.json", {})
+    names = {int(c): e.get("name") for c, e in m["clusters"].items()}
+    pics = [_img(plots / f"{n}.png") for n in ("cluster_map", "cluster_sizes", "cluster_formats")]
+    cards = [_card_row(c, names) for c in cl.get("cards", [])]
+    return ["<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), *pics, _table(cards), _review_html(m["review"])]
+
+# %% ../nbs/08_evaluate.ipynb #750d981f
+def _select_section(run_dir: Path) -> list[str]:
+    "3. S4's choice per cluster."
+    sel = _json(run_dir, "selection.json", {})
+    return ["<h2>3. Model selection (S4)</h2>", _table([_selection_row(c, e) for c, e in sel.items()])]
+
+def _finetune_section(run_dir: Path) -> list[str]:
+    "4. The training plan, what was trained, and the loss curves."
+    ft = _json(run_dir, "finetune.json", {})
+    losses = "".join(_img(p) for p in sorted((run_dir / "plots").glob("loss_*.png")))
+    return ["<h2>4. Fine-tuning (S5)</h2>", _plan_html(_json(run_dir, "plan.json", {})),
+            _table([_finetune_row(c, v) for c, v in ft.items()]), losses]
+
+def _router_section(m: dict, run_dir: Path) -> list[str]:
+    "5. The router's classifiers and the one in use."
+    rc = _json(run_dir, "router/router.json", {})
+    latency = html.escape(json.dumps(m["timing"].get("decision_latency", {})))
+    note = (f"<p>In use: <b>{html.escape(str(rc.get('classifier')))}</b>; clusters served below cluster confidence "
+            f"{rc.get('min_cluster_confidence')} fall back. Decision latency: {latency}</p>")
+    return ["<h2>5. Router (S6)</h2>", _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
+            note]
+
+# %% ../nbs/08_evaluate.ipynb #89e69d7d
+def _quality_section(m: dict, run_dir: Path) -> list[str]:
+    "6. Quality and cost on the held-out calls, break-even, and 7. what stays on the LLM."
+    plots = run_dir / "plots"
+    ratios = {"cost_ratio (params × tokens)": m["cost_ratio"],
+              "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}
+    metric = html.escape(m.get("free_text_metric") or "ROUGE-L")
+    stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
+    return ["<h2>6. Quality and cost on held-out calls</h2>",
+            _table([_quality_row(c, e) for c, e in m["clusters"].items()]),
+            _img(plots / "quality.png"), _img(plots / "cost_quality.png"),
+            _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]), _table([ratios]),
+            f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by {metric}.</p>",
+            "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
+            _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
+            "<h2>7. What stays on the LLM, and why</h2>", _table(stays)]
+
+# %% ../nbs/08_evaluate.ipynb #9ac8944b
+_STYLE = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"
+          "table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}"
+          ".big{font-size:18px}</style>")
+
 def write_report(run_dir, m: dict) -> Path:
     "Write `report.html` for a run with `metrics.json`-style numbers `m`."
     run_dir = Path(run_dir)
-    plots = run_dir / "plots"
-    cl, sel, ft = (
-        _json(run_dir, "clusters.json", {}),
-        _json(run_dir, "selection.json", {}),
-        _json(run_dir, "finetune.json", {}),
-    )
-    rc, cur, prov = (
-        _json(run_dir, "router/router.json", {}),
-        _json(run_dir, "curation.json", {}),
-        _json(run_dir, "provenance.json", {}),
-    )
-    names = {int(c): e.get("name") for c, e in m["clusters"].items()}
-    cards = [
-        {
-            "cluster": c["cluster"],
-            "name": names.get(c["cluster"]),
-            "found": c.get("found"),
-            "size": c["size"],
-            "share of calls": c["share_calls"],
-            "format": c["format"]["dominant"],
-            "template": (c.get("template") or {}).get("instruction", "")[:160],
-            "keywords": ", ".join(c["keywords"][:6]),
-            "suitability": c["slm_suitability"],
-            "example": (c["examples"] or [{}])[0].get("user", "")[:90],
-        }
-        for c in cl.get("cards", [])
-    ]
-    selr = [
-        {
-            "cluster": c,
-            "format": e["format"],
-            "train": e.get("n_train"),
-            "route": e["route"],
-            "model": e.get("model"),
-            "reason": e["reason"],
-        }
-        | {
-            f"{n} {k}": b[k]["score"]
-            for n, b in (e.get("baselines") or {}).items()
-            for k in ("zero_shot", "few_shot", "fitted")
-            if k in b
-        }
-        for c, e in sel.items()
-    ]
-    ftr = [
-        {
-            "cluster": c,
-            "examples": v["train"]["n_examples"],
-            "steps": v["train"]["config"]["steps"],
-            "backend": v["train"]["backend"],
-            "minutes": round(v["train"]["seconds"] / 60, 1),
-            "tokens/example": v["train"]["tokens_per_example"],
-            "base": v["base"]["score"],
-            "fine-tuned": v["finetuned"]["score"],
-        }
-        for c, v in ft.items()
-    ]
-    per = [
-        {
-            "cluster": c,
-            "name": e.get("name"),
-            "share of traffic": e.get("share_all"),
-            "route": e["route"],
-            "n": e.get("n"),
-            "quality LLM": e.get("quality_llm"),
-            "quality routed": e.get("quality_routed"),
-            "retention": e.get("quality_retention"),
-            "served by SLM": e.get("replacement_rate"),
-            "APGR": e.get("apgr"),
-        }
-        for c, e in m["clusters"].items()
-    ]
-    stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
-    parts = [
-        f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>",
-        _headline(m),
-        "<h2>1. Data and curation</h2>",
-        _table([{"calls ingested": m["n_calls"], "quarantined": m["n_quarantined"], "curated": m["n_curated"]}]),
-        _table([{"reason": k, "calls": v} for k, v in (cur.get("reasons") or {}).items()]),
-        _img(plots / "curation.png"),
-        "<h2>2. Task clusters (S3)</h2>",
-        _table([m["clustering"]]),
-        _img(plots / "cluster_map.png"),
-        _img(plots / "cluster_sizes.png"),
-        _img(plots / "cluster_formats.png"),
-        _table(cards),
-        _review_html(m["review"]),
-        "<h2>3. Model selection (S4)</h2>",
-        _table(selr),
-        "<h2>4. Fine-tuning (S5)</h2>",
-        _plan_html(_json(run_dir, "plan.json", {})),
-        _table(ftr),
-        "".join(_img(p) for p in sorted(plots.glob("loss_*.png"))),
-        "<h2>5. Router (S6)</h2>",
-        _table([{"classifier": k} | v for k, v in (rc.get("classifiers") or {}).items()]),
-        f"<p>In use: <b>{html.escape(str(rc.get('classifier')))}</b>; clusters served below cluster confidence "
-        f"{rc.get('min_cluster_confidence')} fall back. Decision latency: {html.escape(json.dumps(m['timing'].get('decision_latency', {})))}</p>",
-        "<h2>6. Quality and cost on held-out calls</h2>",
-        _table(per),
-        _img(plots / "quality.png"),
-        _img(plots / "cost_quality.png"),
-        _table([{"fallback reason": k, "calls": v} for k, v in m["fallback_reasons"].items()]),
-        _table(
-            [
-                {
-                    "cost_ratio (params × tokens)": m["cost_ratio"],
-                    "price_ratio (prices, measured time)": m["timing"].get("price_ratio"),
-                    "APGR": m["apgr"],
-                }
-            ]
-        ),
-        f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by "
-        f"{html.escape(m.get('free_text_metric') or 'ROUGE-L')}.</p>",
-        "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
-        _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
-        "<h2>7. What stays on the LLM, and why</h2>",
-        _table(stays),
-        "<h2>Provenance</h2>",
-        f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>",
-    ]
-    style = (
-        "<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}table{border-collapse:collapse;margin:.5em 0}"
-        "td,th{border:1px solid #ccc;padding:3px 6px;font-size:13px}.big{font-size:18px}</style>"
-    )
+    prov = _json(run_dir, "provenance.json", {})
+    parts = [f"<h1>slm_agents run: {html.escape(run_dir.name)}</h1>", _headline(m),
+             *_data_section(m, run_dir), *_cluster_section(m, run_dir), *_select_section(run_dir),
+             *_finetune_section(run_dir), *_router_section(m, run_dir), *_quality_section(m, run_dir),
+             "<h2>Provenance</h2>", f"<pre>{html.escape(json.dumps(prov, indent=1))}</pre>"]
+    head = f"<meta charset=utf-8><title>slm_agents report</title>{_STYLE}"
     out = run_dir / "report.html"
-    out.write_text(
-        f"<!doctype html><html><head><meta charset=utf-8><title>slm_agents report</title>{style}</head><body>{''.join(parts)}</body></html>"
-    )
+    out.write_text(f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>")
     return out
 
 # %% ../nbs/08_evaluate.ipynb #039482fe

@@ -7,18 +7,20 @@ from __future__ import annotations
 import asyncio, hashlib, hmac, json, logging, os, threading, time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 import h11, httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from .router import LLMUnavailable, Router, reason_kind, unknown_fields
+from .router import Decision, LLMUnavailable, Router, reason_kind, unknown_fields
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'SCOPES', 'parse_keys', 'check_key', 'CircuitBreaker', 'SpecialistBatcher', 'CaptureHandoff', 'upstream_error',
-           'create_app', 'HeaderTimeoutH11', 'uvicorn_config', 'build_gateway', 'run_app', 'serve', 'BackgroundServer']
+           'Gateway', 'make_gateway', 'call_upstream', 'GatewayCall', 'answer', 'create_app', 'HeaderTimeoutH11',
+           'uvicorn_config', 'build_gateway', 'run_app', 'serve', 'BackgroundServer']
 
 # %% ../nbs/10_gateway.ipynb #2514a97e
 SCOPES = ("call", "admin")
@@ -306,155 +308,230 @@ def _sse(resp: dict):
         yield f"data: {json.dumps(base | {'choices': [{'index': 0, 'delta': delta, 'finish_reason': fin}]})}\n\n"
     yield "data: [DONE]\n\n"
 
-# %% ../nbs/10_gateway.ipynb #3c92fe29
-def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max_body: int = 1_000_000,
-               breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0,
-               body_timeout: float = 10.0, upstream_threads: int = 32, capture_backlog: int = 1000) -> FastAPI:
-    "The gateway app for `router`; `keys` from `parse_keys`; calls captured in `store` (a writer `CallStore`)."
-    handoff = CaptureHandoff(store, capture_backlog) if store is not None else None
+# %% ../nbs/10_gateway.ipynb #4afd2547
+@dataclass
+class Gateway:
+    "What the gateway's request handlers share; `make_gateway` builds one."
+    router: Router
+    keys: dict
+    store: object = None
+    shadow: bool = False
+    max_body: int = 1_000_000
+    body_timeout: float = 10.0
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    batcher: SpecialistBatcher | None = None
+    handoff: CaptureHandoff | None = None
+    metrics: dict = field(default_factory=dict)
+    pools: dict = field(default_factory=dict)
 
-    @asynccontextmanager
-    async def lifespan(app):
-        yield
-        if handoff is not None:
-            await asyncio.to_thread(handoff.close)          # the backlog reaches the store before it is closed
+# %% ../nbs/10_gateway.ipynb #4a7c04b8
+def make_gateway(router: Router, keys: dict, store=None, shadow: bool = False, max_body: int = 1_000_000,
+                 breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0,
+                 body_timeout: float = 10.0, upstream_threads: int = 32, capture_backlog: int = 1000) -> Gateway:
+    "A `Gateway` for `router`: its batcher, capture handoff, metrics and thread pools."
+    g = Gateway(router, keys, store, shadow, max_body, body_timeout, breaker or CircuitBreaker())
+    g.batcher = SpecialistBatcher(router, max_batch, window_ms)
+    g.handoff = CaptureHandoff(store, capture_backlog) if store is not None else None
+    g.pools = {"upstream": ThreadPoolExecutor(upstream_threads, thread_name_prefix="upstream"),
+               "decide": ThreadPoolExecutor(4, thread_name_prefix="decide")}
+    g.metrics = _metrics()
+    g.metrics["queue"].set_function(lambda: g.batcher.pending)
+    g.metrics["breaker"].set_function(lambda: float(g.breaker.state == "open"))
+    return g
 
-    app = FastAPI(title="slm_agents gateway", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    # the upstream, routing and capture each get their own threads: a slow LLM cannot stall calls a specialist serves
-    pools = {"upstream": ThreadPoolExecutor(upstream_threads, thread_name_prefix="upstream"),
-             "decide": ThreadPoolExecutor(4, thread_name_prefix="decide")}
-    m, breaker, batcher = _metrics(), breaker or CircuitBreaker(), SpecialistBatcher(router, max_batch, window_ms)
-    m["queue"].set_function(lambda: batcher.pending)
-    m["breaker"].set_function(lambda: float(breaker.state == "open"))
-    app.state.router, app.state.metrics, app.state.breaker, app.state.batcher, app.state.store = (
-        router,
-        m,
-        breaker,
-        batcher,
-        store,
-    )
-    app.state.capture = handoff
+# %% ../nbs/10_gateway.ipynb #8d240b77
+async def call_upstream(g: Gateway, req: dict) -> dict:
+    "The upstream LLM's completion for `req`, or `_Upstream` with the status to answer."
+    import openai
+    if not g.breaker.allow():
+        raise _Upstream(503, "upstream LLM circuit open")
+    loop = asyncio.get_running_loop()
+    try:
+        resp = await loop.run_in_executor(g.pools["upstream"], g.router.llm.complete, req)
+    except LLMUnavailable as e:
+        g.breaker.failure()
+        log.warning("upstream: %s", e)
+        raise _Upstream(503, "upstream LLM unreachable")
+    except openai.APIStatusError as e:
+        raise upstream_error(e.status_code, g.breaker, e.response.headers)
+    except Exception as e:
+        g.breaker.failure()
+        raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
+    if not isinstance(resp, dict) or not resp.get("choices"):
+        g.breaker.failure()
+        raise _Upstream(502, "upstream LLM answer has no choices")
+    g.breaker.success()
+    return resp
 
-    async def upstream(req: dict) -> dict:
-        import openai
-        if not breaker.allow(): raise _Upstream(503, "upstream LLM circuit open")
-        try:
-            resp = await asyncio.get_running_loop().run_in_executor(pools["upstream"], router.llm.complete, req)
-        except LLMUnavailable as e:
-            breaker.failure()
-            log.warning("upstream: %s", e)
-            raise _Upstream(503, "upstream LLM unreachable")
-        except openai.APIStatusError as e:
-            raise upstream_error(e.status_code, breaker, e.response.headers)
-        except Exception as e:
-            breaker.failure()
-            raise _Upstream(502, f"upstream LLM answered badly: {type(e).__name__}")
-        if not isinstance(resp, dict) or not resp.get("choices"):
-            breaker.failure()
-            raise _Upstream(502, "upstream LLM answer has no choices")
-        breaker.success()
-        return resp
+# %% ../nbs/10_gateway.ipynb #cd776d16
+@dataclass
+class GatewayCall:
+    "One request on its way through the gateway."
+    req: dict
+    t0: float                      # perf_counter at arrival, for latency
+    ts: float                      # wall-clock arrival, for the capture store
+    d: Decision | None = None
+    resp: dict | None = None
+    slm_resp: dict | None = None   # the specialist's completion (kept aside in shadow mode)
+    err: _Upstream | None = None
+    tags: dict = field(default_factory=dict)
 
+async def _decide(g: Gateway, req: dict) -> Decision:
+    "The router's decision, made on the routing threads; a router error routes to the LLM."
+    try:
+        return await asyncio.get_running_loop().run_in_executor(g.pools["decide"], g.router.decide, req)
+    except Exception as e:
+        log.exception("router.decide failed")
+        return Decision(-1, 0.0, "llm", f"router error: {type(e).__name__}")
+
+# %% ../nbs/10_gateway.ipynb #7bd3f7f4
+async def _ask_specialist(g: Gateway, c: GatewayCall):
+    "The specialist's answer to a call routed to it; in shadow mode it is kept aside and the LLM answers."
+    try:
+        text, conf = await g.batcher.answer(c.d.cluster, c.req)
+        c.d = g.router.accept(c.d, c.req, text, conf)
+        c.slm_resp = g.router.completion(c.d.cluster, text)
+    except Exception as e:
+        log.exception("specialist failed")
+        c.d.route, c.d.reason = "llm", f"specialist error: {type(e).__name__}"
+    if g.shadow and c.slm_resp is not None:
+        c.tags["shadow_outcome"] = "served" if c.d.route == "slm" else c.d.reason
+        c.d.route, c.d.reason = "llm", "shadow mode"
+    elif c.d.route == "slm":
+        c.resp = c.slm_resp
+
+def _compare_shadow(g: Gateway, c: GatewayCall):
+    "Whether the specialist, had it served, would have agreed with the LLM's answer."
+    agree = c.tags["shadow_outcome"] == "served" and _agree(c.slm_resp, c.resp)
+    c.tags["shadow_agree"] = str(agree)
+    g.metrics["shadow"].labels(str(c.d.cluster), str(agree)).inc()
+
+# %% ../nbs/10_gateway.ipynb #e8c9cdd0
+async def _route(g: Gateway, c: GatewayCall):
+    "Fill `c.resp` from the specialist or the upstream LLM, or `c.err` with the status to answer."
+    c.d = await _decide(g, c.req)
+    try:
+        if c.d.route == "slm":
+            await _ask_specialist(g, c)
+        if c.d.route == "llm" and c.d.reason != "shadow mode":
+            g.metrics["fallbacks"].labels(reason_kind(c.d.reason)).inc()
+        if c.resp is None:
+            c.resp = await call_upstream(g, c.req)
+            if c.d.reason == "shadow mode":
+                _compare_shadow(g, c)
+    except _Upstream as u:
+        c.err = u
+    except Exception as e:
+        log.exception("gateway error")
+        c.err = _Upstream(500, f"internal error: {type(e).__name__}")
+
+# %% ../nbs/10_gateway.ipynb #09546b05
+def _capture(g: Gateway, c: GatewayCall, secs: float):
+    "Hand the call to the capture store's thread."
+    if g.handoff is None:
+        return
+    shadow = c.d.reason == "shadow mode"
+    logged = None if c.err else (c.resp | {"shadow": c.slm_resp} if shadow else c.resp)
+    tags = {"route": c.d.route, "cluster": str(c.d.cluster), "reason": c.d.reason,
+            "confidence": str(c.d.confidence)} | c.tags
+    error = c.err.message if c.err else None
+    g.handoff.submit(c.ts, "gateway", f"cluster-{c.d.cluster}", c.req, logged, secs, error=error, tags=tags)
+
+def _respond(g: Gateway, c: GatewayCall, secs: float):
+    "The HTTP answer: OpenAI's error shape, a completion, or its server-sent events; the route in the headers."
+    m = g.metrics
+    if c.err:
+        m["errors"].labels(str(c.err.status)).inc()
+        return _error(c.err.status, c.err.message, _kind(c.err.status), c.err.headers)
+    m["requests"].labels(c.d.route, str(c.d.cluster)).inc()
+    m["latency"].labels(c.d.route).observe(secs)
+    m["tokens"].labels(c.d.route).inc((c.resp.get("usage") or {}).get("completion_tokens") or 0)
+    headers = {"x-slm-route": c.d.route, "x-slm-cluster": str(c.d.cluster), "x-slm-reason": _header(c.d.reason)}
+    if c.req.get("stream"):
+        return StreamingResponse(_sse(c.resp), media_type="text/event-stream", headers=headers)
+    return JSONResponse(c.resp, headers=headers)
+
+# %% ../nbs/10_gateway.ipynb #5c4f477b
+async def answer(g: Gateway, req: dict, t0: float, ts: float):
+    "Route a checked chat request, capture it, and answer it."
+    c = GatewayCall(req, t0, ts)
+    await _route(g, c)
+    secs = time.perf_counter() - t0
+    _capture(g, c, secs)
+    return _respond(g, c, secs)
+
+# %% ../nbs/10_gateway.ipynb #55e1182a
+def _chat_routes(app: FastAPI, g: Gateway):
+    "`POST /v1/chat/completions` and `GET /v1/models`."
     @app.post("/v1/chat/completions")
     async def chat(request: Request):
         t0, ts = time.perf_counter(), time.time()
-        if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200:
-            m["errors"].labels(str(code)).inc()
-            return _error(code, "invalid API key" if code == 401 else "key lacks scope 'call'", "authentication_error")
-        req = await _read_request(request, max_body, body_timeout)
+        if (code := check_key(g.keys, request.headers.get("authorization"), "call")) != 200:
+            g.metrics["errors"].labels(str(code)).inc()
+            why = "invalid API key" if code == 401 else "key lacks scope 'call'"
+            return _error(code, why, "authentication_error")
+        req = await _read_request(request, g.max_body, g.body_timeout)
         if isinstance(req, JSONResponse):
-            m["errors"].labels(str(req.status_code)).inc()
+            g.metrics["errors"].labels(str(req.status_code)).inc()
             return req
-        return await _answer(req, t0, ts)
-
-    async def _answer(req, t0, ts):
-        loop, resp, tags, err, slm_resp = asyncio.get_running_loop(), None, {}, None, None
-        try: d = await loop.run_in_executor(pools["decide"], router.decide, req)
-        except Exception as e:
-            from slm_agents.router import Decision
-
-            log.exception("router.decide failed")
-            d = Decision(-1, 0.0, "llm", f"router error: {type(e).__name__}")
-        try:
-            if d.route == "slm":
-                try:
-                    text, conf = await batcher.answer(d.cluster, req)
-                    d = router.accept(d, req, text, conf)
-                    slm_resp = router.completion(d.cluster, text)
-                except Exception as e:
-                    log.exception("specialist failed")
-                    d.route, d.reason = "llm", f"specialist error: {type(e).__name__}"
-                if shadow and slm_resp is not None:
-                    tags["shadow_outcome"] = "served" if d.route == "slm" else d.reason
-                    d.route, d.reason = "llm", "shadow mode"
-                elif d.route == "slm": resp = slm_resp
-            if d.route == "llm" and d.reason != "shadow mode": m["fallbacks"].labels(reason_kind(d.reason)).inc()
-            if resp is None:
-                resp = await upstream(req)
-                if d.reason == "shadow mode":
-                    agree = tags["shadow_outcome"] == "served" and _agree(slm_resp, resp)
-                    tags["shadow_agree"] = str(agree)
-                    m["shadow"].labels(str(d.cluster), str(agree)).inc()
-        except _Upstream as u: err = u
-        except Exception as e:
-            log.exception("gateway error")
-            err = _Upstream(500, f"internal error: {type(e).__name__}")
-        secs = time.perf_counter() - t0
-        if handoff is not None:  # the specialist's shadow answer goes inside the encrypted response, never in tags
-            logged = None if err else (resp | {"shadow": slm_resp} if d.reason == "shadow mode" else resp)
-            tags = {
-                "route": d.route,
-                "cluster": str(d.cluster),
-                "reason": d.reason,
-                "confidence": str(d.confidence),
-            } | tags
-            error = err.message if err else None
-            handoff.submit(ts, "gateway", f"cluster-{d.cluster}", req, logged, secs, error=error, tags=tags)
-        if err:
-            m["errors"].labels(str(err.status)).inc()
-            return _error(err.status, err.message, _kind(err.status), err.headers)
-        m["requests"].labels(d.route, str(d.cluster)).inc()
-        m["latency"].labels(d.route).observe(secs)
-        m["tokens"].labels(d.route).inc(((resp.get("usage") or {}).get("completion_tokens")) or 0)
-        headers = {"x-slm-route": d.route, "x-slm-cluster": str(d.cluster), "x-slm-reason": _header(d.reason)}
-        if req.get("stream"): return StreamingResponse(_sse(resp), media_type="text/event-stream", headers=headers)
-        return JSONResponse(resp, headers=headers)
+        return await answer(g, req, t0, ts)
 
     @app.get("/v1/models")
     async def models(request: Request):
-        if (code := check_key(keys, request.headers.get("authorization"), "call")) != 200:
+        if (code := check_key(g.keys, request.headers.get("authorization"), "call")) != 200:
             return _error(code, "invalid API key", "authentication_error")
-        spec = sorted(
-            {f"slm:{e['model']}/cluster-{c}" for c, e in router.config["clusters"].items() if e["route"] == "slm"}
-        )
-        return {
-            "object": "list",
-            "data": [{"id": i, "object": "model", "owned_by": "slm_agents"} for i in ["router", *spec]],
-        }
+        clusters = g.router.config["clusters"].items()
+        spec = sorted({f"slm:{e['model']}/cluster-{c}" for c, e in clusters if e["route"] == "slm"})
+        data = [{"id": i, "object": "model", "owned_by": "slm_agents"} for i in ["router", *spec]]
+        return {"object": "list", "data": data}
 
+# %% ../nbs/10_gateway.ipynb #0ea6d1ff
+def _ops_routes(app: FastAPI, g: Gateway):
+    "`GET /healthz` and `GET /metrics`."
     @app.get("/healthz")
     async def healthz():
         capture = None
-        if handoff is not None:  # degraded: the store says so, or the backlog is full (calls being dropped)
-            capture = await asyncio.to_thread(_store_health, store)
-            capture |= {"backlog": handoff.waiting, "handoff_dropped": handoff.dropped}
-            if handoff.waiting >= handoff.backlog:
+        if g.handoff is not None:
+            capture = await asyncio.to_thread(_store_health, g.store)
+            capture |= {"backlog": g.handoff.waiting, "handoff_dropped": g.handoff.dropped}
+            if g.handoff.waiting >= g.handoff.backlog:
                 capture["status"] = "degraded"
         status = "degraded" if capture and capture["status"] != "ok" else "ok"
-        slm = sum(e["route"] == "slm" for e in router.config["clusters"].values())
-        return {"status": status, "upstream": breaker.state, "capture": capture, "specialists": slm}
+        slm = sum(e["route"] == "slm" for e in g.router.config["clusters"].values())
+        return {"status": status, "upstream": g.breaker.state, "capture": capture, "specialists": slm}
 
     @app.get("/metrics")
     async def metrics(request: Request):
         from prometheus_client import generate_latest
-
-        if (code := check_key(keys, request.headers.get("authorization"), "admin")) != 200:
+        if (code := check_key(g.keys, request.headers.get("authorization"), "admin")) != 200:
             return _error(code, "key lacks scope 'admin'", "authentication_error")
-        if handoff is not None:
-            m["capture_dropped"].set(handoff.lost)
-            m["capture_backlog"].set(handoff.waiting)
-            m["capture_failing"].set(store.error is not None)
-        return PlainTextResponse(generate_latest(m["registry"]).decode(), media_type="text/plain; version=0.0.4")
+        if g.handoff is not None:
+            g.metrics["capture_dropped"].set(g.handoff.lost)
+            g.metrics["capture_backlog"].set(g.handoff.waiting)
+            g.metrics["capture_failing"].set(g.store.error is not None)
+        text = generate_latest(g.metrics["registry"]).decode()
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4")
+
+# %% ../nbs/10_gateway.ipynb #33c7223c
+def create_app(router: Router, keys: dict, store=None, shadow: bool = False, max_body: int = 1_000_000,
+               breaker: CircuitBreaker | None = None, max_batch: int = 8, window_ms: float = 10.0,
+               body_timeout: float = 10.0, upstream_threads: int = 32, capture_backlog: int = 1000) -> FastAPI:
+    "The gateway app for `router`; `keys` from `parse_keys`; calls captured in `store` (a writer `CallStore`)."
+    g = make_gateway(router, keys, store, shadow, max_body, breaker, max_batch, window_ms, body_timeout,
+                     upstream_threads, capture_backlog)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        yield
+        if g.handoff is not None:
+            await asyncio.to_thread(g.handoff.close)
+
+    app = FastAPI(title="slm_agents gateway", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.gateway = g
+    app.state.router, app.state.store, app.state.capture = router, store, g.handoff
+    app.state.metrics, app.state.breaker, app.state.batcher = g.metrics, g.breaker, g.batcher
+    _chat_routes(app, g)
+    _ops_routes(app, g)
     return app
 
 # %% ../nbs/10_gateway.ipynb #a718996b

@@ -36,9 +36,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space',
            'save_classifier', 'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report',
-           'choose_classifier', 'validate', 'confident', 'specialist_answers', 'calibrate_cluster', 'build_router',
-           'LLMUnavailable', 'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside',
-           'as_completion', 'feedback_calls', 'decision_latency']
+           'choose_classifier', 'validate', 'confident', 'specialist_answers', 'calibrate_cluster', 'parted_calls',
+           'build_router', 'LLMUnavailable', 'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router',
+           'inside', 'as_completion', 'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #74b32a5a
 def heldout_part(row: dict) -> str | None:
@@ -343,69 +343,59 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     entry = serve | shape | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
     return entry, [{"cluster": int(cid)} | j for j in judged]
 
-# %% ../nbs/07_router.ipynb #316501cd
-def build_router(
-    run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8, progress=False
-) -> dict:
+# %% ../nbs/07_router.ipynb #fbc70423
+def parted_calls(run_dir) -> pl.DataFrame:
+    "Curated calls with `cluster` and `part` ('val', 'test', or null for a training call)."
+    run_dir = Path(run_dir)
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    parts = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
+    return calls.with_columns(pl.Series("part", parts, dtype=pl.String))
+
+def _verdict(entry: dict, target: float) -> dict:
+    "The route a calibrated cluster gets, and why."
+    c = entry["calibration"]
+    on = f"{c['n_val']} validation calls"
+    if c["n_crossfit"]:
+        n = c["n_val"] + c["n_crossfit"]
+        on = f"{n} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
+    if entry["threshold"] is not None:
+        return {"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
+    return {"route": "llm",
+            "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on "
+                      f"{c['n_val']} validation calls; no confidence threshold keeps {target:.0%} of the LLM's quality"}
+
+# %% ../nbs/07_router.ipynb #a88c29f0
+def _has_specialist(run_dir: Path, cid: str, e: dict) -> bool:
+    "Whether finetune (or S4, for a label head) left a specialist for cluster `cid`: a head, an adapter or a base."
+    done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
+    return (done / "head.json").exists() or (done / "train_config.json").exists()
+
+def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8,
+                 progress=False) -> dict:
     "Fit the cluster classifiers, calibrate each specialist, write `router/`."
     run_dir = Path(run_dir)
     out = run_dir / "router"
     out.mkdir(exist_ok=True)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
-    )
-    calls = calls.with_columns(
-        pl.Series(
-            "part", [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)], dtype=pl.String
-        )
-    )
-    space = load_space(run_dir / "cluster_space.npz")
-    clfs = fit_classifiers(calls, space, templates=load_templates(run_dir))
+    calls = parted_calls(run_dir)
+    clfs = fit_classifiers(calls, load_space(run_dir / "cluster_space.npz"), templates=load_templates(run_dir))
     rep = classifier_report(clfs, calls)
-    for name, clf in clfs.items(): save_classifier(clf, out / f"classifier_{name}.npz")
+    for name, clf in clfs.items():
+        save_classifier(clf, out / f"classifier_{name}.npz")
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
     sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
-        if e["route"] != "slm":
-            clusters[cid] = {"route": "llm", "reason": e["reason"], "format": e["format"]}
-            continue
-        done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
-        if not ((done / "head.json").exists() or (done / "train_config.json").exists()):  # a head, an adapter, a base
-            clusters[cid] = {"route": "llm", "reason": "no adapter trained", "format": e["format"]}
+        if e["route"] != "slm" or not _has_specialist(run_dir, cid, e):
+            why = e["reason"] if e["route"] != "slm" else "no adapter trained"
+            clusters[cid] = {"route": "llm", "reason": why, "format": e["format"]}
             continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
-        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)  # a head answers every one cheaply
-        entry, per = calibrate_cluster(
-            run_dir,
-            cid,
-            train,
-            val,
-            e["format"],
-            n,
-            target,
-            min_accepted,
-            batch_size,
-            progress,
-            e["model"],
-            {k: e.get(k) for k in ("constrained", "max_calls")},
-        )
-        c = entry["calibration"]
-        on = (
-            f"{c['n_val'] + c['n_crossfit']} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
-            if c["n_crossfit"]
-            else f"{c['n_val']} validation calls"
-        )
-        entry |= (
-            {"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
-            if entry["threshold"] is not None
-            else {
-                "route": "llm",
-                "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on {c['n_val']} validation calls; "
-                f"no confidence threshold keeps {target:.0%} of the LLM's quality",
-            }
-        )
-        clusters[cid] = entry
+        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)   # a head answers every one cheaply
+        shape = {k: e.get(k) for k in ("constrained", "max_calls")}
+        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size,
+                                       progress, e["model"], shape)
+        clusters[cid] = entry | _verdict(entry, target)
         cal_rows += per
     cfg = {"classifier": choose_classifier(rep), "classifiers": rep, "min_cluster_confidence": min_cluster_confidence,
            "retention_target": target, "clusters": clusters}

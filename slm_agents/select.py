@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 import numpy as np, polars as pl
 from .cluster import task_parts
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
@@ -25,7 +26,7 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PAR
            'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding', 'judge_client', 'free_text_metric',
            'judge_match', 'timed_answers', 'evaluate_candidates', 'evaluate_candidate', 'most_calls', 'constraints_of',
            'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
-           'run_select', 'selection_table']
+           'Retrieved', 'retrieve_shots', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -633,6 +634,35 @@ def choose_decoder(baselines: dict, min_valid: float = 0.5, margin: float = 0.05
         why += f" and close answers within {margin:.0%} of the best ({_close(ok[name], n):.0%} of {top:.0%}{on})"
     return name, why
 
+# %% ../nbs/05_select.ipynb #a7de0cfe
+def _kept_on_llm(cid: int, fmt: str, n_train: int, n_test: int, review, min_train: int, formats) -> dict | None:
+    "Why cluster `cid` stays on the LLM before any candidate is tried; None when candidates are tried."
+    if cid < 0:
+        return {"reason": "noise: not a recurring task"}
+    if decided := review.decision(cid):
+        return {"review": decided[0], "reason": decided[1]}
+    if n_train < min_train or not n_test:
+        return {"reason": f"too few calls: {n_train} to train, {n_test} to test"}
+    if formats is not None and fmt not in formats:
+        return {"reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})"}
+    return None
+
+# %% ../nbs/05_select.ipynb #0c039905
+class Retrieved(NamedTuple):
+    "A cluster's embedded calls and each test call's nearest training examples."
+    train_vecs: np.ndarray
+    heldout_vecs: np.ndarray
+    shots: list                    # per test call: [(request, answer), ...]
+
+def retrieve_shots(embedder, train: list[dict], heldout: list[dict], n_test: int, k_shots: int) -> Retrieved:
+    "Embed the last user turns once; the first `n_test` held-out calls get their `k_shots` nearest training calls."
+    from slm_agents.cluster import embed_texts
+    last = lambda rows: [_last_user(json.loads(r["request"])) for r in rows]
+    tv, hv = embed_texts(embedder, last(train)), embed_texts(embedder, last(heldout))
+    pair = lambda r: (json.loads(r["request"]), target_text(json.loads(r["response"])))
+    shots = [[pair(train[j]) for j in row] for row in nearest(tv, hv[:n_test], k_shots)]
+    return Retrieved(tv, hv, shots)
+
 # %% ../nbs/05_select.ipynb #82fca98d
 def run_select(
     run_dir,
@@ -658,7 +688,6 @@ def run_select(
     if constrain and importlib.util.find_spec("xgrammar") is None:
         log.warning("xgrammar is not installed: answers are decoded unconstrained (`make setup` installs it)")
         constrain = False
-    from slm_agents.cluster import embed_texts
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "curated.parquet").join(
         pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
@@ -682,34 +711,12 @@ def run_select(
         heldout = [r for r in rows if split_of(r) == "test"]
         test = heldout[:n_eval]
         entry |= {"n_train": len(train), "n_eval": len(test)}
-        if cid < 0:
-            out[str(cid)] = entry | {"route": "llm", "model": None, "reason": "noise: not a recurring task"}
-            continue
-        if decided := review.decision(cid):
-            out[str(cid)] = entry | {"route": "llm", "model": None, "review": decided[0], "reason": decided[1]}
-            continue
-        if len(train) < min_train or not test:
-            out[str(cid)] = entry | {
-                "route": "llm",
-                "model": None,
-                "reason": f"too few calls: {len(train)} to train, {len(test)} to test",
-            }
-            continue
-        if formats is not None and fmt not in formats:
-            out[str(cid)] = entry | {
-                "route": "llm",
-                "model": None,
-                "reason": f"{fmt} output is not tried in this run (formats: {', '.join(formats)})",
-            }
+        kept = _kept_on_llm(cid, fmt, len(train), len(test), review, min_train, formats)
+        if kept is not None:
+            out[str(cid)] = entry | {"route": "llm", "model": None} | kept
             continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
-        tv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in train])
-        hv = embed_texts(embedder, [_last_user(json.loads(r["request"])) for r in heldout])
-        qv = hv[:len(test)]  # `test` is the first `n_eval` held-out calls
-        shots = [
-            [(json.loads(train[j]["request"]), target_text(json.loads(train[j]["response"]))) for j in row]
-            for row in nearest(tv, qv, k_shots)
-        ]
+        tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), k_shots)
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
         entry["constrained"] = constrain and answer_constraint(fmt, json.loads(test[0]["request"]), labels) is not None
