@@ -12,16 +12,8 @@ import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages, with_tools_note)
-from slm_agents.select import (
-    HEAD,
-    constraints_of,
-    few_shot_messages,
-    nearest,
-    parse_tool_calls,
-    score_output,
-    split_of,
-    target_text,
-)
+from .select import (HEAD, constraints_of, few_shot_messages, nearest, parse_tool_calls, parted_calls,
+                               score_output, split_of, target_text)
 
 log = logging.getLogger(__name__)
 
@@ -600,8 +592,7 @@ def eval_sizes(run_dir, n: int) -> dict:
 
 def _cluster_rows(run_dir) -> dict:
     "Curated calls per cluster id, in call-id order."
-    calls = pl.read_parquet(Path(run_dir) / "curated.parquet").join(
-        pl.read_parquet(Path(run_dir) / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    calls = parted_calls(run_dir).drop("part")
     return {int(k[0]): g.sort("call_id").to_dicts() for k, g in calls.group_by("cluster")}
 
 # %% ../nbs/06_finetune.ipynb #05badfea
@@ -653,9 +644,7 @@ def learning_curve(
 
     run_dir = Path(run_dir)
     e = json.loads((run_dir / "selection.json").read_text())[str(cid)]
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
-    )
+    calls = parted_calls(run_dir).drop("part")
     rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
     train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]
     labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None

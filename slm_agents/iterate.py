@@ -12,7 +12,7 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 from .router import Router, calibrate_cluster, heldout_part, specialist_answers, validate
-from .select import HEAD, llm_score, score_output, split_of, target_text
+from .select import HEAD, llm_score, parted_calls, score_output, split_of, target_text
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,7 @@ def unseen_instruction(prev: Path, placed: pl.DataFrame) -> list[bool]:
     from slm_agents.cluster import load_templates, task_parts
     templates = load_templates(prev)
     skeleton = lambda q: task_parts(json.loads(q), templates)["instruction"]
-    earlier = pl.read_parquet(prev / "curated.parquet").join(
-        pl.read_parquet(prev / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    earlier = parted_calls(prev)
     seen = {}
     for cid, q in earlier.select("cluster", "request").iter_rows():
         seen.setdefault(cid, set()).add(skeleton(q))

@@ -13,38 +13,18 @@ from .cluster import PARTS, Templates, embed_texts, load_embedder, load_template
 from .export import load_specialist
 from .finetune import ShotBank, eval_sizes, specialist_prompts
 from .models import generate_scored
-from slm_agents.select import (
-    HEAD,
-    LabelHead,
-    MAX_NEW,
-    _softmax,
-    calibrate,
-    constraints_of,
-    grounding,
-    llm_score,
-    shared_embedder,
-    load_crossfit,
-    is_tool_answer,
-    parse_tool_calls,
-    score_output,
-    split_of,
-    target_text,
-)
+from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding,
+                               heldout_part, is_tool_answer, llm_score, load_crossfit, parse_tool_calls,
+                               parted_calls, score_output, shared_embedder, split_of, target_text)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'heldout_part', 'LiteClassifier', 'EmbeddingClassifier', 'load_space',
-           'save_classifier', 'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report',
-           'choose_classifier', 'validate', 'confident', 'specialist_answers', 'calibrate_cluster', 'parted_calls',
-           'build_router', 'LLMUnavailable', 'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router',
-           'inside', 'as_completion', 'feedback_calls', 'decision_latency']
-
-# %% ../nbs/07_router.ipynb #74b32a5a
-def heldout_part(row: dict) -> str | None:
-    "'val' or 'test' for held-out calls (half each, by call-id hash), None for training calls."
-    if split_of(row) != "test": return None
-    return "val" if int(hashlib.sha256(("val:" + row["call_id"]).encode()).hexdigest()[:8], 16) % 2 == 0 else "test"
+__all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier',
+           'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate',
+           'confident', 'specialist_answers', 'calibrate_cluster', 'run_router', 'LLMUnavailable', 'unknown_fields',
+           'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion', 'feedback_calls',
+           'decision_latency']
 
 # %% ../nbs/07_router.ipynb #f0ee28d2
 def _part_texts(request: dict, templates: Templates | None = None) -> dict:
@@ -214,7 +194,7 @@ def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = 
     )
     keep = [int(c) for c, e in sel.items() if e["route"] == "slm" and e["format"] == "label"][:1]
     run_finetune(rd, TrainConfig(steps=steps, batch_size=4, max_length=128), n_train_max=64, n_eval=2, clusters=keep)
-    if router: build_router(rd, n_val=10, min_accepted=1)
+    if router: run_router(rd, n_val=10, min_accepted=1)
     return rd
 
 # %% ../nbs/07_router.ipynb #37832605
@@ -344,14 +324,6 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     return entry, [{"cluster": int(cid)} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #fbc70423
-def parted_calls(run_dir) -> pl.DataFrame:
-    "Curated calls with `cluster` and `part` ('val', 'test', or null for a training call)."
-    run_dir = Path(run_dir)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
-    parts = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
-    return calls.with_columns(pl.Series("part", parts, dtype=pl.String))
-
 def _verdict(entry: dict, target: float) -> dict:
     "The route a calibrated cluster gets, and why."
     c = entry["calibration"]
@@ -371,7 +343,7 @@ def _has_specialist(run_dir: Path, cid: str, e: dict) -> bool:
     done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
     return (done / "head.json").exists() or (done / "train_config.json").exists()
 
-def build_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8,
+def run_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8,
                  progress=False) -> dict:
     "Fit the cluster classifiers, calibrate each specialist, write `router/`."
     run_dir = Path(run_dir)

@@ -22,11 +22,12 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
            'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
            'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
-           'split_of', 'head_classes', 'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit',
-           'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding', 'judge_client', 'free_text_metric',
-           'judge_match', 'timed_answers', 'evaluate_candidates', 'evaluate_candidate', 'most_calls', 'constraints_of',
-           'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder',
-           'Retrieved', 'retrieve_shots', 'run_select', 'selection_table']
+           'split_of', 'heldout_part', 'parted_calls', 'head_classes', 'label_text', 'frequent_share', 'LabelHead',
+           'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding',
+           'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
+           'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate', 'head_scores',
+           'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots',
+           'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -240,6 +241,20 @@ def split_of(row) -> str:
     return "test" if int(hashlib.sha256(row["call_id"].encode()).hexdigest()[:8], 16) % 5 == 0 else "train"
 
 MAX_NEW = {"label": 16, "tool_call": 160, "agent_turn": 160, "json": 96, "free_text": 64}
+
+# %% ../nbs/05_select.ipynb #5843dc2c
+def heldout_part(row: dict) -> str | None:
+    "'val' or 'test' for held-out calls (half each, by call-id hash), None for training calls."
+    if split_of(row) != "test": return None
+    return "val" if int(hashlib.sha256(("val:" + row["call_id"]).encode()).hexdigest()[:8], 16) % 2 == 0 else "test"
+
+def parted_calls(run_dir) -> pl.DataFrame:
+    "Curated calls with `cluster` and `part` ('val', 'test', or null for a training call)."
+    run_dir = Path(run_dir)
+    calls = pl.read_parquet(run_dir / "curated.parquet").join(
+        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
+    parts = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
+    return calls.with_columns(pl.Series("part", parts, dtype=pl.String))
 
 # %% ../nbs/05_select.ipynb #aecfcd0f
 HEAD = "minilm-label-head"          # the candidate name of a label head
@@ -689,9 +704,7 @@ def run_select(
         log.warning("xgrammar is not installed: answers are decoded unconstrained (`make setup` installs it)")
         constrain = False
     run_dir = Path(run_dir)
-    calls = pl.read_parquet(run_dir / "curated.parquet").join(
-        pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id"
-    )
+    calls = parted_calls(run_dir).drop("part")
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     review = read_review(run_dir)
     check_final(review, set(cards))
