@@ -190,7 +190,7 @@ def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = 
     write_calls(agent_mix(None, data_dir, sample=sample), rd / "curated.parquet")
     run_cluster(rd)
     sel = run_select(
-        rd, candidates=("smollm2-135m-instruct",), n_eval=2, k_shots=1, min_train=10, min_valid=0.0, label_head=False
+        rd, candidates=("smollm2-135m-instruct",), n_eval=2, shots=1, min_train=10, min_valid=0.0, label_head=False
     )
     keep = [int(c) for c, e in sel.items() if e["route"] == "slm" and e["format"] == "label"][:1]
     run_finetune(rd, TrainConfig(steps=steps, batch_size=4, max_length=128), n_train_max=64, n_eval=2, clusters=keep)

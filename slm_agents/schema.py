@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'JSON_FIELDS', 'CALL_SCHEMA', 'QUARANTINE_SCHEMA', 'EVAL_ONLY', 'ROLES', 'INT64_MAX', 'RAW_KEEP',
            'LOG_SUFFIXES', 'Call', 'call_messages', 'call_tools', 'call_output', 'call_tool_calls', 'to_row',
-           'from_row', 'calls_frame', 'iter_calls', 'RecordError', 'normalise', 'read_jsonl', 'read_parquet',
-           'read_calls', 'private_dir', 'private_file', 'write_calls', 'write_jsonl', 'ingest']
+           'from_row', 'calls_frame', 'iter_calls', 'config_from', 'RecordError', 'normalise', 'read_jsonl',
+           'read_parquet', 'read_calls', 'private_dir', 'private_file', 'write_calls', 'write_jsonl', 'ingest']
 
 # %% ../nbs/00_schema.ipynb #69ad755f
 JSON_FIELDS = ("request", "response", "tags")
@@ -83,6 +83,15 @@ def calls_frame(calls) -> pl.DataFrame:
 
 def iter_calls(df: pl.DataFrame):
     for row in df.iter_rows(named=True): yield from_row(row)
+
+# %% ../nbs/00_schema.ipynb #6d8b4590
+def config_from(cls, names: dict, **fixed):
+    "A `cls` dataclass from the fields `names` (a parameters cell's globals) has; `fixed` wins; the rest default."
+    import dataclasses
+    fields = {f.name for f in dataclasses.fields(cls)}
+    given = {k: v for k, v in names.items() if k in fields}
+    given = {k: tuple(v) if isinstance(v, list) else v for k, v in given.items()}
+    return cls(**(given | fixed))
 
 # %% ../nbs/00_schema.ipynb #f4bbbb65
 class RecordError(ValueError):

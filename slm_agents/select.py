@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, importlib.util, json, logging, os, re, shutil, time, types
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -27,7 +27,7 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PAR
            'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
            'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate', 'head_scores',
            'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots',
-           'run_select', 'selection_table']
+           'SelectConfig', 'run_select', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -669,79 +669,85 @@ class Retrieved(NamedTuple):
     heldout_vecs: np.ndarray
     shots: list                    # per test call: [(request, answer), ...]
 
-def retrieve_shots(embedder, train: list[dict], heldout: list[dict], n_test: int, k_shots: int) -> Retrieved:
-    "Embed the last user turns once; the first `n_test` held-out calls get their `k_shots` nearest training calls."
+def retrieve_shots(embedder, train: list[dict], heldout: list[dict], n_test: int, k: int) -> Retrieved:
+    "Embed the last user turns once; the first `n_test` held-out calls get their `k` nearest training calls."
     from slm_agents.cluster import embed_texts
     last = lambda rows: [_last_user(json.loads(r["request"])) for r in rows]
     tv, hv = embed_texts(embedder, last(train)), embed_texts(embedder, last(heldout))
     pair = lambda r: (json.loads(r["request"]), target_text(json.loads(r["response"])))
-    shots = [[pair(train[j]) for j in row] for row in nearest(tv, hv[:n_test], k_shots)]
+    shots = [[pair(train[j]) for j in row] for row in nearest(tv, hv[:n_test], k)]
     return Retrieved(tv, hv, shots)
 
+# %% ../nbs/05_select.ipynb #2915c94c
+@dataclass
+class SelectConfig:
+    "S4's settings."
+    candidates: tuple = ("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct")   # registry names or HF folders
+    n_eval: int = 30               # held-out calls per cluster every candidate answers (fewer when the budget is short)
+    shots: int = 2                 # retrieved training calls in the few-shot prompt
+    batch_size: int = 8            # calls generated together
+    min_train: int = 50            # fewer training calls than this: the cluster stays on the LLM
+    min_valid: float = 0.5         # a decoder must produce valid output this often to be chosen
+    formats: tuple | None = None   # output formats this run may move to an SLM (None: all)
+    max_prompt_tokens: int = 2048
+    budget: float | None = None    # minutes for the whole run; S4 gets `budget_share` of it
+    budget_share: float = 0.15
+    label_head: bool = True        # try a label head on closed label sets first
+    min_head_coverage: float = 0.1 # a head is chosen when it could serve this share of held-out calls at `target`
+    min_frequent_share: float = 0.2  # outside closed label sets, a head is tried when its answers cover this share
+    target: float = 0.95           # quality retention a served answer must keep
+    label_names: bool = True       # a label's name, as words, is one more training example of it
+    constrain: bool = True         # answers decoded within their schema
+
 # %% ../nbs/05_select.ipynb #82fca98d
-def run_select(
-    run_dir,
-    candidates=("smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"),
-    n_eval=50,
-    k_shots=3,
-    batch_size=8,
-    min_train=50,
-    min_valid=0.5,
-    embedder=None,
-    formats=None,
-    max_prompt_tokens=2048,
-    budget=None,
-    budget_share=0.15,
-    label_head=True,
-    min_head_coverage=0.1,
-    min_frequent_share=0.2,
-    target=0.95,
-    label_names=True,
-    constrain=True,
-) -> dict:
-    "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; the choice in `selection.json`."
-    if constrain and importlib.util.find_spec("xgrammar") is None:
+def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overrides) -> dict:
+    "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; `selection.json`."
+    cfg = replace(cfg or SelectConfig(), **overrides)
+    if cfg.constrain and importlib.util.find_spec("xgrammar") is None:
         log.warning("xgrammar is not installed: answers are decoded unconstrained (`make setup` installs it)")
-        constrain = False
+        cfg = replace(cfg, constrain=False)
     run_dir = Path(run_dir)
     calls = parted_calls(run_dir).drop("part")
     cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     review = read_review(run_dir)
     check_final(review, set(cards))
-    specs = sorted((REGISTRY[c] if c in REGISTRY else c for c in candidates), key=lambda s: getattr(s, "params_m", 0))
+    specs = [REGISTRY[c] if c in REGISTRY else c for c in cfg.candidates]
+    specs = sorted(specs, key=lambda s: getattr(s, "params_m", 0))
     models, embedder, out = {}, embedder or shared_embedder(), {}
     shutil.rmtree(run_dir / "heads", ignore_errors=True)
     (run_dir / "heads").mkdir()
-    left = budget * 60 * budget_share if budget else None      # seconds S4's candidates may still spend
-    todo = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= min_train)
+    left = cfg.budget * 60 * cfg.budget_share if cfg.budget else None      # seconds S4's candidates may still spend
+    todo = sum(1 for c, card in cards.items() if c >= 0 and card["size"] >= cfg.min_train)
     cheap_first = sorted(cards.items(), key=lambda kv: (kv[1].get("tokens_per_call") or 0, kv[0]))
     for cid, card in cheap_first:                       # an expensive cluster cannot starve the cheaper ones
         fmt = card["format"]["dominant"]
         entry = {"format": fmt, "size": card["size"]}
-        todo -= cid >= 0 and card["size"] >= min_train
+        todo -= cid >= 0 and card["size"] >= cfg.min_train
         rows = [r for r in calls.filter(pl.col("cluster") == cid).sort("call_id").iter_rows(named=True)]
         train = [r for r in rows if split_of(r) == "train"]
         heldout = [r for r in rows if split_of(r) == "test"]
-        test = heldout[:n_eval]
+        test = heldout[:cfg.n_eval]
         entry |= {"n_train": len(train), "n_eval": len(test)}
-        kept = _kept_on_llm(cid, fmt, len(train), len(test), review, min_train, formats)
+        kept = _kept_on_llm(cid, fmt, len(train), len(test), review, cfg.min_train, cfg.formats)
         if kept is not None:
             out[str(cid)] = entry | {"route": "llm", "model": None} | kept
             continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
-        tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), k_shots)
+        tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), cfg.shots)
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
-        entry["constrained"] = constrain and answer_constraint(fmt, json.loads(test[0]["request"]), labels) is not None
+        shape = answer_constraint(fmt, json.loads(test[0]["request"]), labels)
+        entry["constrained"] = cfg.constrain and shape is not None
         entry["max_calls"] = most_calls(answers) if fmt == "tool_call" else None
-        if label_head and (fmt == "label" or frequent_share(answers) >= min_frequent_share):   # the cheapest first
-            head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, target, label_names, train)
+        if cfg.label_head and (fmt == "label" or frequent_share(answers) >= cfg.min_frequent_share):   # the cheapest first
+            head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, cfg.target,
+                                          cfg.label_names, train)
             entry["baselines"][HEAD] = fitted
             cover = fitted["fitted"]["coverage"]
-            if cover >= min_head_coverage:
+            if cover >= cfg.min_head_coverage:
                 save_crossfit(head.save(run_dir / "heads" / str(cid)), train, oof)
                 why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(heldout)} held-out calls at "
-                       f"{target:.0%} of the LLM's quality (bar {min_head_coverage:.0%}); decoders not measured")
+                       f"{cfg.target:.0%} of the LLM's quality (bar {cfg.min_head_coverage:.0%}); decoders not measured")
                 out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}
                 continue
         cons = constraints_of(entry, [json.loads(r["request"]) for r in test], labels)
@@ -751,10 +757,10 @@ def run_select(
         t0 = time.perf_counter()
         cap = None if left is None else left / (todo + 1)
         entry["baselines"] |= evaluate_candidates(
-            models, fmt, test, shots, labels, batch_size, max_prompt_tokens, cap, cons
+            models, fmt, test, shots, labels, cfg.batch_size, cfg.max_prompt_tokens, cap, cons
         )
         if left is not None: left = max(0.0, left - (time.perf_counter() - t0))
-        name, why = choose_decoder(entry["baselines"], min_valid)
+        name, why = choose_decoder(entry["baselines"], cfg.min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
         out[str(cid)] = entry
     out = {str(c): out[str(c)] for c in sorted(cards)}

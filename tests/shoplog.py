@@ -46,7 +46,7 @@ def _topic_call(rng, call_id, k):
     return {"call_id": call_id, "ts": f"2026-05-01T11:{k // 60 % 60:02d}:{k % 60:02d}Z", "agent": "shop-bot", "request": req,
             "response": {"object": "chat.completion", "model": "gpt-4o", "choices": [{"index": 0, "message": msg, "finish_reason": "stop"}]}}
 
-TINY = {"select.candidates": ["smollm2-135m-instruct"], "select.n_eval": 3, "select.k_shots": 1, "select.min_train": 10, "select.min_valid": 0.0, "finetune.steps": 6, "finetune.batch_size": 4,
+TINY = {"select.candidates": ["smollm2-135m-instruct"], "select.n_eval": 3, "select.shots": 1, "select.min_train": 10, "select.min_valid": 0.0, "finetune.steps": 6, "finetune.batch_size": 4,
         "finetune.max_length": 128, "finetune.n_eval": 2, "router.n_val": 8, "router.min_accepted": 2, "evaluate.n_test": 8,
         "select.min_frequent_share": 1.01}   # heads for the label sets only: the tool site's frequent calls go to a LoRA decoder
 

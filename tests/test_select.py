@@ -33,7 +33,7 @@ def test_score_output_per_format(data_dir):
 def test_select_writes_a_route_and_reason_for_every_cluster(tmp_path, data_dir):
     write_calls(agent_mix(30, data_dir, seed=4), tmp_path / "curated.parquet")
     clusters = run_cluster(tmp_path)
-    sel = run_select(tmp_path, candidates=("smollm2-135m-instruct",), n_eval=3, k_shots=1, min_train=15, min_valid=0.0, label_head=False, formats=("label",))
+    sel = run_select(tmp_path, candidates=("smollm2-135m-instruct",), n_eval=3, shots=1, min_train=15, min_valid=0.0, label_head=False, formats=("label",))
     assert set(sel) == {str(c["cluster"]) for c in clusters["cards"]}
     tried = [e for e in sel.values() if e["format"] == "label" and e["route"] == "slm"]
     assert tried, sel
