@@ -6,6 +6,7 @@
 from __future__ import annotations
 import base64, html, json, logging, math, time
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'break_even', 'training_seconds',
            'cluster_break_even', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics', 'metrics', 'plot_curve',
-           'plot_quality', 'write_report', 'run_evaluate']
+           'plot_quality', 'write_report', 'EvaluateConfig', 'run_evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #ece643e0
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
@@ -558,10 +559,26 @@ def write_report(run_dir, m: dict) -> Path:
     out.write_text(f"<!doctype html><html><head>{head}</head><body>{''.join(parts)}</body></html>")
     return out
 
+# %% ../nbs/08_evaluate.ipynb #37dceb90
+@dataclass
+class EvaluateConfig:
+    "Evaluation's settings; the sizes and prices are assumptions the report states."
+    n_test: int = 60                  # held-out test calls per cluster at most (every one where a label head serves)
+    batch_size: int = 8               # calls generated together
+    llm_params_b: float = 70.0        # the LLM's size, billions of parameters (for the parameters × tokens cost)
+    llm_usd_per_1m_in: float = 2.50   # the LLM's price, USD per 1M prompt tokens
+    llm_usd_per_1m_out: float = 10.00 # the LLM's price, USD per 1M completion tokens
+    slm_usd_per_hour: float = 0.10    # the price of the machine that serves the SLM, USD per hour
+
+    def assumptions(self) -> dict:
+        "The cost model's assumptions, as `cost` and `cluster_break_even` name them."
+        return {"llm_params_b": self.llm_params_b, "llm_usd_in": self.llm_usd_per_1m_in,
+                "llm_usd_out": self.llm_usd_per_1m_out, "slm_usd_per_hour": self.slm_usd_per_hour}
+
 # %% ../nbs/08_evaluate.ipynb #039482fe
-def run_evaluate(
-    run_dir, n_test: int = 60, batch_size: int = 8, assumptions: dict | None = None, progress: bool = False
-) -> dict:
+def run_evaluate(run_dir, cfg: EvaluateConfig | None = None, progress: bool = False, **overrides) -> dict:
+    "Replay the held-out test calls through the router; write metrics, predictions, plots and the report."
+    cfg = replace(cfg or EvaluateConfig(), **overrides)
     from slm_agents.models import load_tokenizer, materialise, REGISTRY
     from slm_agents.router import decision_latency
 
@@ -572,9 +589,10 @@ def run_evaluate(
     models = {e["model"] for e in router.config["clusters"].values() if e.get("model")} or {"smollm2-135m-instruct"}
     slm = sorted(models - {HEAD} or {"smollm2-135m-instruct"})[0]     # its tokenizer counts tokens
     tok = load_tokenizer(materialise(slm))
-    assumptions = {"slm_params_b": round(getattr(REGISTRY.get(slm), "params_m", 0) / 1000, 4)} | (assumptions or {})
-    rows = test_calls(run_dir, n_test).to_dicts()
-    p = replay(router, rows, _formats(run_dir), tok, batch_size, progress)
+    slm_b = round(getattr(REGISTRY.get(slm), "params_m", 0) / 1000, 4)
+    assumptions = {"slm_params_b": slm_b} | cfg.assumptions()
+    rows = test_calls(run_dir, cfg.n_test).to_dicts()
+    p = replay(router, rows, _formats(run_dir), tok, cfg.batch_size, progress)
     curve = sweep(p, min_cluster_confidence=router.config["min_cluster_confidence"])
     lat = decision_latency(router, [json.loads(r["request"]) for r in rows[:200]])
     c = cost(p, **assumptions, slm_seconds=float((p["slm_ms"] * p["attempted"]).sum()) / 1000)
@@ -583,9 +601,7 @@ def run_evaluate(
     review = read_review(run_dir)
     check_final(review, {int(c) for c in router.config["clusters"]})
     m = metrics(run_dir, p, curve, assumptions, timing, review)
-    m["timing"]["break_even"] = cluster_break_even(
-        run_dir, p, **assumptions
-    )  # measured seconds: beside the other timings
+    m["timing"]["break_even"] = cluster_break_even(run_dir, p, **assumptions)   # beside the other timings
     p.write_parquet(run_dir / "eval" / "predictions.parquet")
     curve.write_parquet(run_dir / "eval" / "curve.parquet")
     plot_curve(curve, p, run_dir / "plots" / "cost_quality.png")

@@ -5,7 +5,7 @@
 # %% ../nbs/07_router.ipynb #b3978a85
 from __future__ import annotations
 import hashlib, json, logging, os, time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier',
            'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate',
-           'confident', 'specialist_answers', 'calibrate_cluster', 'run_router', 'LLMUnavailable', 'unknown_fields',
-           'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion', 'feedback_calls',
-           'decision_latency']
+           'confident', 'specialist_answers', 'calibrate_cluster', 'RouterConfig', 'run_router', 'LLMUnavailable',
+           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion',
+           'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #f0ee28d2
 def _part_texts(request: dict, templates: Templates | None = None) -> dict:
@@ -337,15 +337,25 @@ def _verdict(entry: dict, target: float) -> dict:
             "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on "
                       f"{c['n_val']} validation calls; no confidence threshold keeps {target:.0%} of the LLM's quality"}
 
+# %% ../nbs/07_router.ipynb #0e70223b
+@dataclass
+class RouterConfig:
+    "The router stage's settings."
+    n_val: int = 40                      # validation calls per cluster for the specialist's answer threshold
+    target: float = 0.95                 # a specialist serves only where it keeps this share of the LLM's quality
+    min_accepted: int = 5                # fewer accepted validation calls than this: the cluster stays on the LLM
+    min_cluster_confidence: float = 0.5  # the cluster classifier's confidence below which a call goes to the LLM
+    batch_size: int = 8                  # calls generated together
+
 # %% ../nbs/07_router.ipynb #a88c29f0
 def _has_specialist(run_dir: Path, cid: str, e: dict) -> bool:
     "Whether finetune (or S4, for a label head) left a specialist for cluster `cid`: a head, an adapter or a base."
     done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
     return (done / "head.json").exists() or (done / "train_config.json").exists()
 
-def run_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confidence=0.5, batch_size=8,
-                 progress=False) -> dict:
+def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False, **overrides) -> dict:
     "Fit the cluster classifiers, calibrate each specialist, write `router/`."
+    cfg = replace(cfg or RouterConfig(), **overrides)
     run_dir = Path(run_dir)
     out = run_dir / "router"
     out.mkdir(exist_ok=True)
@@ -355,7 +365,7 @@ def run_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confi
     for name, clf in clfs.items():
         save_classifier(clf, out / f"classifier_{name}.npz")
     sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
-    sizes = eval_sizes(run_dir, n_val)                   # fewer validation calls where the plan had to save time
+    sizes = eval_sizes(run_dir, cfg.n_val)                   # fewer validation calls where the plan had to save time
     for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
         if e["route"] != "slm" or not _has_specialist(run_dir, cid, e):
             why = e["reason"] if e["route"] != "slm" else "no adapter trained"
@@ -363,19 +373,19 @@ def run_router(run_dir, n_val=40, target=0.95, min_accepted=5, min_cluster_confi
             continue
         rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
-        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), n_val)   # a head answers every one cheaply
+        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), cfg.n_val)   # a head answers every one cheaply
         shape = {k: e.get(k) for k in ("constrained", "max_calls")}
-        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, target, min_accepted, batch_size,
-                                       progress, e["model"], shape)
-        clusters[cid] = entry | _verdict(entry, target)
+        entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
+                                       cfg.batch_size, progress, e["model"], shape)
+        clusters[cid] = entry | _verdict(entry, cfg.target)
         cal_rows += per
-    cfg = {"classifier": choose_classifier(rep), "classifiers": rep, "min_cluster_confidence": min_cluster_confidence,
-           "retention_target": target, "clusters": clusters}
-    (out / "router.json").write_text(json.dumps(cfg, indent=1, ensure_ascii=False))
+    config = {"classifier": choose_classifier(rep), "classifiers": rep,
+              "min_cluster_confidence": cfg.min_cluster_confidence, "retention_target": cfg.target, "clusters": clusters}
+    (out / "router.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
     schema = {"cluster": pl.Int64, "call_id": pl.String, "part": pl.String, "confidence": pl.Float64,
               "valid": pl.Boolean, "slm": pl.Float64, "llm": pl.Float64}
     pl.DataFrame(cal_rows, schema=schema).write_parquet(out / "calibration.parquet")
-    return cfg
+    return config
 
 # %% ../nbs/07_router.ipynb #925caf05
 class LLMUnavailable(RuntimeError): "The fallback LLM could not be reached or configured."
