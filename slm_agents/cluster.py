@@ -6,7 +6,7 @@
 from __future__ import annotations
 import json, logging, os, re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
@@ -21,7 +21,7 @@ __all__ = ['log', 'PARTS', 'SLOT', 'LABEL_RULE', 'tool_names', 'instruction_text
            'reduce', 'centroids', 'reach', 'merge_templates', 'frame', 'template_keys', 'call_signatures', 'cluster',
            'output_kind', 'label_evidence', 'format_profile', 'suitability', 'ctfidf_keywords', 'card_template',
            'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'reviewed',
-           'run_cluster']
+           'ClusterConfig', 'run_cluster']
 
 # %% ../nbs/04_cluster.ipynb #9e17c964
 PARTS = ("instruction", "tools", "user")
@@ -497,25 +497,43 @@ def _embed_and_cluster(df: pl.DataFrame, embedder, weights, n_components, min_cl
     labels = cluster(Z, df["call_id"].to_list(), min_cluster_size, noise, keys, slotted, kinds)
     return templates, pca, Z, labels
 
+# %% ../nbs/04_cluster.ipynb #87cfaf59
+@dataclass
+class ClusterConfig:
+    "S3's settings."
+    w_instruction: float = 1.0    # weight of the system/developer instructions
+    w_tools: float = 1.0          # weight of the tool names and parameter names
+    w_user: float = 0.5           # weight of the last user turn
+    n_components: int = 10        # PCA dimensions before HDBSCAN
+    min_cluster_size: int = 0     # HDBSCAN min_cluster_size (0: max(5, 0.5 % of calls))
+    noise: str = "reassign"       # "reassign" noise points within a cluster's reach, or "keep" them as -1
+    seed: int = 0
+    min_share: float = 0.15       # a segment is template when in ≥ this share of its anchor's calls
+    min_df: int = 3               # ... and in at least this many calls
+
+    def weights(self) -> dict:
+        "The part weights, as `task_parts` names the parts."
+        return {"instruction": self.w_instruction, "tools": self.w_tools, "user": self.w_user}
+
 # %% ../nbs/04_cluster.ipynb #4b1a02a9
-def run_cluster(run_dir, weights=None, n_components=10, min_cluster_size=0, noise="reassign", seed=0, embedder=None,
-                progress=False, min_share=0.15, min_df=3) -> dict:
+def run_cluster(run_dir, cfg: ClusterConfig | None = None, embedder=None, progress: bool = False, **overrides) -> dict:
     "Cluster `curated.parquet` of `run_dir` into task types, apply its review; write clusters, cards, space, templates."
+    cfg = replace(cfg or ClusterConfig(), **overrides)
     run_dir = Path(run_dir)
     df = pl.read_parquet(run_dir / "curated.parquet")
     features = df.drop([c for c in EVAL_ONLY if c in df.columns])          # clustering never sees evaluation fields
     embedder = embedder or load_embedder()
-    weights = weights or {"instruction": 1.0, "tools": 1.0, "user": 0.5}
-    templates, pca, Z, found = _embed_and_cluster(features, embedder, weights, n_components, min_cluster_size,
-                                                  noise, seed, progress, min_share, min_df)
+    weights = cfg.weights()
+    templates, pca, Z, found = _embed_and_cluster(features, embedder, weights, cfg.n_components, cfg.min_cluster_size,
+                                                  cfg.noise, cfg.seed, progress, cfg.min_share, cfg.min_df)
     labels, review = reviewed(run_dir, found, Z, features, templates)
     cards = _found_in(cluster_cards(features, labels, Z, embedder.tokenizer, templates), found, labels)
     (run_dir / "templates.json").write_text(json.dumps(templates.to_json(), ensure_ascii=False))
     pl.DataFrame({"call_id": features["call_id"], "found": found.astype(np.int64), "cluster": labels.astype(np.int64),
                   "x": Z[:, 0], "y": Z[:, 1] if Z.shape[1] > 1 else 0.0}).write_parquet(run_dir / "clusters.parquet")
     save_space(run_dir / "cluster_space.npz", pca, Z, labels, weights)
-    params = {"weights": weights, "n_components": n_components, "min_cluster_size": min_cluster_size, "noise": noise,
-              "seed": seed, "min_share": min_share, "min_df": min_df}
+    params = {"weights": weights, "n_components": cfg.n_components, "min_cluster_size": cfg.min_cluster_size,
+              "noise": cfg.noise, "seed": cfg.seed, "min_share": cfg.min_share, "min_df": cfg.min_df}
     out = {"params": params, "n_calls": len(df), "n_clusters": len(set(labels.tolist()) - {-1}), "noise_marker": -1,
            "n_found": len(set(found.tolist()) - {-1}), "review": review, "cards": cards}
     if "task" in df.columns and df["task"].null_count() < len(df):

