@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/datasets
 export SLM_AGENTS_DATA_DIR ?= $(abspath $(DATA))
 
-.PHONY: setup lock setup-large demo test check bench clean
+.PHONY: setup lock setup-large demo test check bench outputs docs clean
 
 setup:   # every package pinned and hashed in requirements.lock (`make lock`), then the package itself, editable
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -46,8 +46,17 @@ test: check
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path nbs --n_workers 2   # one thread per notebook: two torch pools on two cores spin against each other
 	$(BIN)/pytest -q
 
+outputs:   # run every notebook in place (test sizes, as nbdev_test does) so they keep their tables and plots
+	cd nbs && ls [0-9]*.ipynb | TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+	  xargs -P 2 -n 1 $(abspath $(BIN))/python ../.ci/run_notebooks.py
+	$(BIN)/python .ci/scrub_outputs.py nbs/*.ipynb
+	$(BIN)/nbdev_clean --fname nbs
+
+docs:   # the documentation site in _docs/: nbdev_docs where Quarto is installed, else the notebooks as HTML pages
+	if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else $(BIN)/python .ci/html_docs.py nbs _docs; fi
+
 bench:
 	$(BIN)/python benchmarks/capture_bench.py
 
 clean:
-	rm -rf runs _proc
+	rm -rf runs _proc _docs
