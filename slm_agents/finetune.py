@@ -607,7 +607,7 @@ def _clear(run_dir: Path, clusters=None):
     (run_dir / "plots").mkdir(exist_ok=True)
 
 # %% ../nbs/06_finetune.ipynb #1f2edd83
-def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 50, clusters=None,
+def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 30, clusters=None,
                  progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
                  max_epochs: float = 3.0, min_base: float = 0.2) -> dict:
     "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."
