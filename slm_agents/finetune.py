@@ -22,8 +22,8 @@ __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request'
            'specialist_messages', 'specialist_prompts', 'make_example', 'sft_config', 'train_lora', 'TrainingData',
            'training_data', 'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer',
            'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds',
-           'spent_seconds', 'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'run_finetune',
-           'learning_curve', 'plot_curve_points']
+           'spent_seconds', 'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes',
+           'train_cluster', 'time_left', 'second_pass', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -405,6 +405,7 @@ class PlanItem:
     expected_quality: float
     value: float                  # share of traffic × LLM tokens per call × expected share served
     seconds_per_step: float = 0.0
+    load_s: float = 0.0           # seconds to load the model (the probe measured it)
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     overhead_base_s: float = 0.0  # the same answers from the untrained model, with the examples S4 showed it
     steps: int = 0
@@ -549,7 +550,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
         sizes = _later_sizes(run_dir)
         for it in tqdm(items, desc="probe steps", disable=not progress):
             probe = probe_seconds(it.model, rows[it.cluster], cfg)
-            it.seconds_per_step = round(probe.per_step, 3)
+            it.seconds_per_step, it.load_s = round(probe.per_step, 3), round(probe.load, 1)
             later = later_calls(n_held.get(it.cluster, 0), n_eval, *sizes)
             loads = 3 * probe.load                       # finetune's score, router, evaluation each load it
             e = sel[str(it.cluster)]
@@ -606,32 +607,76 @@ def _clear(run_dir: Path, clusters=None):
     (run_dir / "adapters").mkdir(exist_ok=True)
     (run_dir / "plots").mkdir(exist_ok=True)
 
+# %% ../nbs/06_finetune.ipynb #8cd85300
+def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: list[dict], cfg: TrainConfig,
+                  progress: bool = False, bases: dict | None = None) -> dict:
+    "Train (or save untrained) the specialist the plan item `it` says, score it on `test`, time its answers."
+    cid, adir = str(it["cluster"]), run_dir / "adapters" / str(it["cluster"])
+    _clear(run_dir, {it["cluster"]})
+    if it["status"] == "base":
+        info = write_base(e["model"], train, adir, cfg, base_shots(e))
+    else:
+        info = fit_adapter(e["model"], train, adir, replace(cfg, steps=it["steps"]), progress)
+        (run_dir / "plots" / f"loss_{cid}.png").write_bytes((adir / "loss.png").read_bytes())
+    t0 = time.perf_counter()
+    res = score_adapter(run_dir, cid, e, train, test, info, bases)
+    return res | {"seconds_per_answer": round((time.perf_counter() - t0) / max(1, len(test)), 3)}
+
+# %% ../nbs/06_finetune.ipynb #9a4765f8
+def time_left(run_dir, budget: float, started: float, reserve: float, out: dict, n_held: dict, load_s: dict) -> float:
+    "Seconds of the budget left for more training: less the stages so far, this one, the reserve, and later answers."
+    sizes = _later_sizes(run_dir)
+    later = sum(r["seconds_per_answer"] * later_calls(n_held.get(int(c), 0), 0, *sizes) + 2 * load_s.get(int(c), 0)
+                for c, r in out.items())                  # router and evaluation, at the measured speed
+    return budget * 60 - spent_seconds(run_dir) - (time.perf_counter() - started) - reserve - later
+
+# %% ../nbs/06_finetune.ipynb #39a817e6
+def second_pass(items: list[dict], left: float, min_steps: int, max_epochs: float, batch_size: int) -> list[dict]:
+    "Plan items (left out, or served untrained) to train in `left` seconds, by value, each with as many steps as fit."
+    chosen = []
+    for it in sorted(items, key=lambda x: -x["value"]):
+        if it["status"] not in ("left out", "base") or not it["seconds_per_step"]:
+            continue
+        cap = max(min_steps, math.ceil(max_epochs * it["n_train"] / batch_size))
+        steps = min(cap, int((left - it["overhead_s"]) / it["seconds_per_step"]))
+        if steps < min_steps:
+            continue
+        left -= it["overhead_s"] + steps * it["seconds_per_step"]
+        was = it["status"]
+        it |= {"status": "train", "steps": steps, "eval_scale": 1.0,
+               "reason": f"{steps} steps in a second pass (the first pass left time; it was {was})"}
+        chosen.append(it)
+    return chosen
+
 # %% ../nbs/06_finetune.ipynb #1f2edd83
 def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 30, clusters=None,
                  progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
-                 max_epochs: float = 3.0, min_base: float = 0.2) -> dict:
+                 max_epochs: float = 3.0, min_base: float = 0.2, reserve_s: float = 90.0) -> dict:
     "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."
-    run_dir = Path(run_dir)
+    run_dir, started = Path(run_dir), time.perf_counter()
     sel = json.loads((run_dir / "selection.json").read_text())
     by_cluster = _cluster_rows(run_dir)
     train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
-    n_held = {c: sum(split_of(x) == "test" for x in r) for c, r in by_cluster.items()}
-    plan = plan_training(run_dir, cfg, budget, train_rows, n_held, n_eval, min_steps, max_epochs, progress=progress,
-                         min_base=min_base)
+    held = {c: [x for x in r if split_of(x) == "test"] for c, r in by_cluster.items()}
+    n_held = {c: len(h) for c, h in held.items()}
+    plan = plan_training(run_dir, cfg, budget, train_rows, n_held, n_eval, min_steps, max_epochs, reserve_s,
+                         progress=progress, min_base=min_base)
     _clear(run_dir, clusters)                            # an adapter from an earlier plan must not be served
-    out, bases = {}, {}
-    for it in plan["clusters"]:
-        cid = str(it["cluster"])
-        if it["status"] not in ("train", "base") or (clusters is not None and int(cid) not in clusters): continue
-        e, adir = sel[cid], run_dir / "adapters" / cid
-        n_test = max(1, math.ceil(n_eval * it["eval_scale"]))
-        test = [x for x in by_cluster[int(cid)] if split_of(x) == "test"][:n_test]
-        if it["status"] == "base":
-            info = write_base(e["model"], train_rows[int(cid)], adir, cfg, base_shots(e))
-        else:
-            info = fit_adapter(e["model"], train_rows[int(cid)], adir, replace(cfg, steps=it["steps"]), progress)
-            (run_dir / "plots" / f"loss_{cid}.png").write_bytes((adir / "loss.png").read_bytes())
-        out[cid] = score_adapter(run_dir, cid, e, train_rows[int(cid)], test, info, bases if eval_base else None)
+    out, bases = {}, ({} if eval_base else None)
+    wanted = lambda it: clusters is None or it["cluster"] in clusters
+    todo = [it for it in plan["clusters"] if it["status"] in ("train", "base") and wanted(it)]
+    while todo:
+        for it in todo:
+            c = it["cluster"]
+            test = held[c][:max(1, math.ceil(n_eval * it["eval_scale"]))]
+            out[str(c)] = train_cluster(run_dir, it, sel[str(c)], train_rows[c], test, cfg, progress, bases)
+        if cfg.steps or budget is None:
+            break
+        load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
+        left = time_left(run_dir, budget, started, reserve_s, out, n_held, load_s)
+        todo = second_pass([it for it in plan["clusters"] if wanted(it) and str(it["cluster"]) not in out
+                            or it["status"] == "base"], left, min_steps, max_epochs, cfg.batch_size)
+        (run_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
 
