@@ -51,7 +51,8 @@ def test_a_specialist_whose_inputs_shifted_is_retrained_and_compared(shop_run, t
     caught = "fell" in o["why"] or "of the LLM's quality on new calls" in o["why"]
     assert o["verdict"] == "retrain" and caught          # fewer answers accepted, or the accepted ones worse: both reported
     assert o["old"]["n"] == o["new"]["n"] > 0 and o["result"] in ("replaced", "kept", "retired")
-    assert all(x["verdict"] == "keep" for c, x in rec["clusters"].items() if c != triage)
+    others = [x["verdict"] for c, x in rec["clusters"].items() if c != triage]
+    assert others and "retrain" not in others           # kept, or already on the LLM (a 6-step adapter may not pass)
     assert _read(tmp_path / "r2", "drift.json")["unseen_instruction_share"] == 0.0   # same instruction, new inputs
     entry = _read(tmp_path / "r2" / "router", "router.json")["clusters"][triage]
     assert entry["route"] == ("llm" if o["result"] == "retired" else "slm")
