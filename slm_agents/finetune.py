@@ -408,6 +408,7 @@ class PlanItem:
     load_s: float = 0.0           # seconds to load the model (the probe measured it)
     overhead_s: float = 0.0       # its answers after training: finetune eval, router calibration, evaluation
     overhead_base_s: float = 0.0  # the same answers from the untrained model, with the examples S4 showed it
+    overhead_train_s: float = 0.0 # `overhead_s` of the trained model at full size, before any scaling
     steps: int = 0
     eval_scale: float = 1.0       # share of the usual held-out calls it answers (less when time is short)
     status: str = "left out"      # "train", "base" (served untrained), "left out", or "fitted" (a label head)
@@ -429,17 +430,21 @@ def _fit(it: PlanItem, left: float, min_steps: int, min_scale: float) -> bool:
     "Whether `it` fits in `left` seconds with `min_steps`, answering fewer held-out calls (down to `min_scale`) if need be."
     train = min_steps * it.seconds_per_step
     if it.overhead_s + train <= left: return True
-    scale = (left - train - 10) / max(1e-6, it.overhead_s - 10)
+    fixed = 3 * it.load_s or 10.0                        # model loads do not shrink with fewer answers
+    scale = (left - train - fixed) / max(1e-6, it.overhead_s - fixed)
     if scale < min_scale: return False
-    it.eval_scale, it.overhead_s = round(scale, 3), round(10 + scale * (it.overhead_s - 10), 1)
+    it.eval_scale, it.overhead_s = round(scale, 3), round(fixed + scale * (it.overhead_s - fixed), 1)
     return True
 
 # %% ../nbs/06_finetune.ipynb #ccbfb865
 def _untrained(it: PlanItem, left: float, need: float, min_base: float, min_scale: float) -> bool:
     "Whether `it`, whose training does not fit, is served untrained: close enough to the LLM, and its answers fit."
     if it.expected_quality < min_base: return False
+    trained = it.overhead_s
     it.overhead_s = it.overhead_base_s or it.overhead_s
-    if not _fit(it, left, 0, min_scale): return False
+    if not _fit(it, left, 0, min_scale):
+        it.overhead_s = trained                          # left out: its cost is the trained one again
+        return False
     it.status = "base"
     it.reason = (f"served untrained: training does not fit (needs {need:.0f} s, {max(0, left):.0f} s left); "
                  f"{it.expected_quality:.0%} of its S4 answers were close to the LLM's")
@@ -556,6 +561,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
             e = sel[str(it.cluster)]
             it.overhead_s = round(_gen_seconds(e, True) * later + loads, 1)
             it.overhead_base_s = round(_gen_seconds(e, False) * later + loads, 1)
+            it.overhead_train_s = it.overhead_s
         spent = spent_seconds(run_dir) + time.perf_counter() - t0
         available = (budget or 60) * 60 - spent - fixed_reserve_s
         items = allocate(items, available, min_steps, max_epochs, cfg.batch_size, min_base=min_base)
@@ -578,9 +584,11 @@ def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict
     else:
         zero = e["baselines"][e["model"]]["zero_shot"]
         base = {"score": zero["score"], "valid": zero["valid"], "n": e["n_eval"], "from": "select"}
+    t0 = time.perf_counter()
     outs = adapter_answer(Path(run_dir) / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"], constraints=cons)
+    per_answer = round((time.perf_counter() - t0) / max(1, len(qs)), 3)
     return {"model": e["model"], "format": e["format"], "train": info, "base": base,
-            "finetuned": quality(outs, test, e["format"], labels)}
+            "finetuned": quality(outs, test, e["format"], labels), "seconds_per_answer": per_answer}
 
 # %% ../nbs/06_finetune.ipynb #992bedeb
 def eval_sizes(run_dir, n: int) -> dict:
@@ -618,9 +626,7 @@ def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: lis
     else:
         info = fit_adapter(e["model"], train, adir, replace(cfg, steps=it["steps"]), progress)
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((adir / "loss.png").read_bytes())
-    t0 = time.perf_counter()
-    res = score_adapter(run_dir, cid, e, train, test, info, bases)
-    return res | {"seconds_per_answer": round((time.perf_counter() - t0) / max(1, len(test)), 3)}
+    return score_adapter(run_dir, cid, e, train, test, info, bases)
 
 # %% ../nbs/06_finetune.ipynb #9a4765f8
 def time_left(run_dir, budget: float, started: float, reserve: float, out: dict, n_held: dict, load_s: dict) -> float:
@@ -638,10 +644,11 @@ def second_pass(items: list[dict], left: float, min_steps: int, max_epochs: floa
         if it["status"] not in ("left out", "base") or not it["seconds_per_step"]:
             continue
         cap = max(min_steps, math.ceil(max_epochs * it["n_train"] / batch_size))
-        steps = min(cap, int((left - it["overhead_s"]) / it["seconds_per_step"]))
+        cost = it.get("overhead_train_s") or it["overhead_s"]    # the trained model's answers, all of them
+        steps = min(cap, int((left - cost) / it["seconds_per_step"]))
         if steps < min_steps:
             continue
-        left -= it["overhead_s"] + steps * it["seconds_per_step"]
+        left -= cost + steps * it["seconds_per_step"]
         was = it["status"]
         it |= {"status": "train", "steps": steps, "eval_scale": 1.0,
                "reason": f"{steps} steps in a second pass (the first pass left time; it was {was})"}
@@ -674,8 +681,8 @@ def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int
             break
         load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
         left = time_left(run_dir, budget, started, reserve_s, out, n_held, load_s)
-        todo = second_pass([it for it in plan["clusters"] if wanted(it) and str(it["cluster"]) not in out
-                            or it["status"] == "base"], left, min_steps, max_epochs, cfg.batch_size)
+        again = [it for it in plan["clusters"] if wanted(it) and (str(it["cluster"]) not in out or it["status"] == "base")]
+        todo = second_pass(again, left, min_steps, max_epochs, cfg.batch_size)
         (run_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
