@@ -170,5 +170,8 @@ def main(argv=None) -> int:
     except (StageFailed, ReviewError) as e:
         print(f"FAILED: {e}", file=sys.stderr)
         return 1
+    except ValueError as e:                              # an unknown stage or parameter: nothing ran
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for r in results: print(f"{r.stage:10s} {r.status:10s} {r.seconds:7.1f}s  {r.detail}")
     return 0

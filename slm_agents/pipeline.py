@@ -59,10 +59,13 @@ def _value(v: str):
     return x
 
 def stage_params(stage: Stage, declared: set, params: dict) -> dict:
-    "The parameters one stage receives: plain keys it declares, then `stage.key` overrides."
+    "The parameters one stage receives: plain keys it declares, then `stage.key` overrides (which it must declare)."
     out = {k: v for k, v in params.items() if "." not in k and k in declared}
-    out |= {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(stage.name + ".")}
-    return out
+    mine = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(stage.name + ".")}
+    if unknown := sorted(set(mine) - declared):
+        known = ", ".join(sorted(declared - {"run_dir", "logs", "data_dir"}))
+        raise ValueError(f"{stage.name} has no parameter {', '.join(unknown)}; it has {known}")
+    return out | mine
 
 # %% ../nbs/09_pipeline.ipynb #9b59532e
 def test_params(stage: str, path=None) -> dict:
