@@ -177,25 +177,54 @@ def load_classifier(path):
     return clf
 
 # %% ../nbs/07_router.ipynb #6c5ea879
-def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = False) -> Path:
-    "An agent-mix `sample` clustered, selected and one label specialist trained (routed, with `router`): a LoRA decoder to work with."
+def _sample_stages(rd: Path, data_dir, sample: int, steps: int):
+    "S3–S5 on an agent-mix `sample` in `rd`: one label cluster gets a `steps`-step LoRA decoder."
     from slm_agents.cluster import run_cluster
     from slm_agents.datasets import agent_mix
     from slm_agents.finetune import TrainConfig, run_finetune
     from slm_agents.schema import write_calls
     from slm_agents.select import run_select
-    import tempfile
 
-    rd = Path(tempfile.mkdtemp())
     write_calls(agent_mix(None, data_dir, sample=sample), rd / "curated.parquet")
     run_cluster(rd)
     sel = run_select(
         rd, candidates=("smollm2-135m-instruct",), n_eval=2, shots=1, min_train=10, min_valid=0.0, label_head=False
     )
     keep = [int(c) for c, e in sel.items() if e["route"] == "slm" and e["format"] == "label"][:1]
-    run_finetune(rd, TrainConfig(steps=steps, batch_size=4, max_length=128), n_train_max=64, n_eval=2, clusters=keep)
-    if router: run_router(rd, n_val=10, min_accepted=1)
-    return rd
+    cfg = TrainConfig(steps=steps, batch_size=4, max_length=128)
+    run_finetune(rd, cfg, n_train_max=64, n_eval=2, clusters=keep)
+
+# %% ../nbs/07_router.ipynb #f579aa35
+def _cached_dir(key: str, build) -> Path:
+    "A fresh copy of the folder `build(folder)` writes; built once per `key` on this machine, under a file lock."
+    import shutil, tempfile
+    from filelock import FileLock
+
+    cache = Path(tempfile.gettempdir()) / "slm_agents_samples" / key
+    cache.parent.mkdir(exist_ok=True)
+    with FileLock(f"{cache}.lock"):
+        if not cache.exists():
+            tmp = Path(tempfile.mkdtemp(dir=cache.parent))
+            build(tmp)
+            tmp.rename(cache)
+    return Path(shutil.copytree(cache, Path(tempfile.mkdtemp()) / "run"))
+
+# %% ../nbs/07_router.ipynb #65bd8397
+def sample_run(data_dir=None, sample: int = 400, steps: int = 2, router: bool = False) -> Path:
+    "An agent-mix `sample` clustered, selected and one label specialist trained (routed, with `router`): a LoRA decoder to work with."
+    import hashlib, shutil
+    import slm_agents
+
+    code = b"".join(p.read_bytes() for p in sorted(Path(slm_agents.__file__).parent.glob("*.py")))
+    key = hashlib.sha256(code + str((data_dir, sample, steps, router)).encode()).hexdigest()[:16]
+
+    def build(rd: Path):
+        if not router:
+            return _sample_stages(rd, data_dir, sample, steps)
+        shutil.copytree(sample_run(data_dir, sample, steps), rd, dirs_exist_ok=True)
+        run_router(rd, n_val=10, min_accepted=1)
+
+    return _cached_dir(key, build)
 
 # %% ../nbs/07_router.ipynb #37832605
 def fit_classifiers(calls: pl.DataFrame, space: dict, embedder=None, templates: Templates | None = None) -> dict:
