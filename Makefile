@@ -44,7 +44,7 @@ check:
 
 test: check
 	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path nbs --n_workers 2   # one thread per notebook: two torch pools on two cores spin against each other
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadgroup --durations=12   # tests on the shop run in one worker
+	$(BIN)/pytest -q --durations=12
 
 outputs:   # run every notebook in place (test sizes, as nbdev_test does) so they keep their tables and plots
 	cd nbs && ls [0-9]*.ipynb | TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \

@@ -19,17 +19,3 @@ def shop_run(tmp_path_factory, data_dir):
     d = tmp_path_factory.mktemp("shop")
     logs = other_agent_log(d / "shop.jsonl")
     return logs, d / "run", run(logs, d / "run", params=TINY)
-
-@pytest.hookimpl(tryfirst=True)   # before xdist reads the group marks
-def pytest_collection_modifyitems(items):
-    "Under `pytest -n 2 --dist loadgroup` tests on one costly fixture share a worker, which builds it once."
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        scopes = {n: d[-1].scope for n, d in info.name2fixturedefs.items()} if info else {}
-        if "shop_run" in scopes:
-            group = "shop_run"
-        elif "module" in scopes.values():
-            group = item.module.__name__
-        else:
-            continue
-        item.add_marker(pytest.mark.xdist_group(group))
