@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'STAGE_NAMES', 'PROVENANCE_PACKAGES', 'Stage', 'nbs_dir', 'parse_kv', 'stage_params', 'test_params',
-           'StageFailed', 'StageResult', 'digest', 'fingerprint', 'provenance', 'run']
+           'StageFailed', 'StageResult', 'stage_notebook', 'digest', 'fingerprint', 'provenance', 'run']
 
 # %% ../nbs/09_pipeline.ipynb #f90269d2
 @dataclass(frozen=True)
@@ -89,7 +89,7 @@ def _done(stage: Stage, run_dir: Path) -> bool: return all((run_dir / o).exists(
 # %% ../nbs/09_pipeline.ipynb #a8ece595
 def _execute(stage: Stage, nb: Path, out: Path, params: dict, progress: bool):
     try:
-        pm.execute_notebook(str(nb), str(out), parameters=params, cwd=str(out.parent), progress_bar=progress,
+        pm.execute_notebook(stage_notebook(nb), str(out), parameters=params, cwd=str(out.parent), progress_bar=progress,
                             log_output=False, kernel_name="python3")
     except pm.PapermillExecutionError as e:
         first = (e.source or "").strip().splitlines()[:1]
@@ -97,6 +97,32 @@ def _execute(stage: Stage, nb: Path, out: Path, params: dict, progress: bool):
                           f"({first[0][:60] if first else ''!r}): {e.ename}: {e.evalue}; see {out}") from None
     missing = [o for o in stage.outputs if not (out.parent / o).exists()]
     if missing: raise StageFailed(f"stage {stage.name!r} ({nb.name}) finished without writing {', '.join(missing)}")
+
+# %% ../nbs/09_pipeline.ipynb #efdf0cb7
+def _stage_cell(cell: dict) -> bool:
+    "A cell a pipeline run executes: exported code, imports only, the parameters, or tagged `stage`."
+    import ast
+
+    if cell["cell_type"] != "code":
+        return False
+    src = "".join(cell["source"])
+    tags = cell.get("metadata", {}).get("tags", [])
+    if {"parameters", "stage"} & set(tags) or src.startswith(("#| export", "#| default_exp")):
+        return True
+    try:
+        body = ast.parse(src).body
+    except SyntaxError:
+        return False
+    return bool(body) and all(isinstance(n, (ast.Import, ast.ImportFrom)) for n in body)
+
+# %% ../nbs/09_pipeline.ipynb #9578a411
+def stage_notebook(nb: Path):
+    "The stage part of a step notebook, to execute: its title and the cells `_stage_cell` keeps."
+    import nbformat
+
+    book = nbformat.read(str(nb), as_version=4)
+    book.cells = book.cells[:1] + [c for c in book.cells[1:] if _stage_cell(c)]
+    return book
 
 # %% ../nbs/09_pipeline.ipynb #adfbde3a
 def digest(path) -> str:
