@@ -13,7 +13,7 @@ def small_run(tmp_path_factory, data_dir):
     calls.write_parquet(d / "curated.parquet")
     calls.select("call_id", pl.lit(0).alias("cluster")).write_parquet(d / "clusters.parquet")
     (d / "selection.json").write_text(json.dumps({"0": {"format": "label"}, "1": {"format": "free_text"}}))
-    cfg = TrainConfig(steps=20, batch_size=8, max_length=160, shots=1)
+    cfg = TrainConfig(steps=10, batch_size=4, max_length=160, shots=1)
     fit_adapter("smollm2-135m-instruct", calls.head(120).to_dicts(), d / "adapters" / "0", cfg)
     return d
 
