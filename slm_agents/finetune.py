@@ -23,7 +23,8 @@ __all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request'
            'training_data', 'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer',
            'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds',
            'spent_seconds', 'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes',
-           'train_cluster', 'time_left', 'second_pass', 'run_finetune', 'learning_curve', 'plot_curve_points']
+           'train_cluster', 'time_left', 'second_pass', 'PlanConfig', 'run_finetune', 'learning_curve',
+           'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -655,34 +656,47 @@ def second_pass(items: list[dict], left: float, min_steps: int, max_epochs: floa
         chosen.append(it)
     return chosen
 
+# %% ../nbs/06_finetune.ipynb #9033f9e2
+@dataclass
+class PlanConfig:
+    "How S5 spends the run's time; `run_finetune` takes the fields as keywords too."
+    budget: float | None = None   # minutes for the whole run (None: every SLM cluster, `TrainConfig.steps` each)
+    min_steps: int = 30           # a planned cluster gets at least this many steps, or is left out
+    max_epochs: float = 3.0       # ... and at most this many passes over its training calls
+    min_base: float = 0.2         # share of S4's answers close to the LLM's to serve a model untrained
+    reserve_s: float = 90.0       # seconds kept for the router and evaluation
+    n_train_max: int = 2000       # training calls per cluster at most
+    n_eval: int = 30              # held-out calls per cluster for base vs fine-tuned
+    eval_base: bool = False       # also score the base model (False: S4's zero-shot score stands for it)
+
 # %% ../nbs/06_finetune.ipynb #1f2edd83
-def run_finetune(run_dir, cfg: TrainConfig, n_train_max: int = 2000, n_eval: int = 30, clusters=None,
-                 progress: bool = False, eval_base: bool = False, budget: float | None = None, min_steps: int = 30,
-                 max_epochs: float = 3.0, min_base: float = 0.2, reserve_s: float = 90.0) -> dict:
+def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clusters=None, progress: bool = False,
+                 **overrides) -> dict:
     "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."
+    pc = replace(pcfg or PlanConfig(), **overrides)
     run_dir, started = Path(run_dir), time.perf_counter()
     sel = json.loads((run_dir / "selection.json").read_text())
     by_cluster = _cluster_rows(run_dir)
-    train_rows = {c: [x for x in r if split_of(x) == "train"][:n_train_max] for c, r in by_cluster.items()}
+    train_rows = {c: [x for x in r if split_of(x) == "train"][:pc.n_train_max] for c, r in by_cluster.items()}
     held = {c: [x for x in r if split_of(x) == "test"] for c, r in by_cluster.items()}
     n_held = {c: len(h) for c, h in held.items()}
-    plan = plan_training(run_dir, cfg, budget, train_rows, n_held, n_eval, min_steps, max_epochs, reserve_s,
-                         progress=progress, min_base=min_base)
+    plan = plan_training(run_dir, cfg, pc.budget, train_rows, n_held, pc.n_eval, pc.min_steps, pc.max_epochs,
+                         pc.reserve_s, progress=progress, min_base=pc.min_base)
     _clear(run_dir, clusters)                            # an adapter from an earlier plan must not be served
-    out, bases = {}, ({} if eval_base else None)
+    out, bases = {}, ({} if pc.eval_base else None)
     wanted = lambda it: clusters is None or it["cluster"] in clusters
     todo = [it for it in plan["clusters"] if it["status"] in ("train", "base") and wanted(it)]
     while todo:
         for it in todo:
             c = it["cluster"]
-            test = held[c][:max(1, math.ceil(n_eval * it["eval_scale"]))]
+            test = held[c][:max(1, math.ceil(pc.n_eval * it["eval_scale"]))]
             out[str(c)] = train_cluster(run_dir, it, sel[str(c)], train_rows[c], test, cfg, progress, bases)
-        if cfg.steps or budget is None:
+        if cfg.steps or pc.budget is None:
             break
         load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
-        left = time_left(run_dir, budget, started, reserve_s, out, n_held, load_s)
+        left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s)
         again = [it for it in plan["clusters"] if wanted(it) and (str(it["cluster"]) not in out or it["status"] == "base")]
-        todo = second_pass(again, left, min_steps, max_epochs, cfg.batch_size)
+        todo = second_pass(again, left, pc.min_steps, pc.max_epochs, cfg.batch_size)
         (run_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
     return out
