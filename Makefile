@@ -9,7 +9,7 @@ export SLM_AGENTS_DATA_DIR ?= $(abspath $(DATA))
 
 setup:   # every package pinned and hashed in requirements.lock (`make lock`), then the package itself, editable
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --no-compile --require-hashes --no-deps -r requirements.lock
+	$(BIN)/pip install -q --require-hashes --no-deps -r requirements.lock
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
 
