@@ -12,10 +12,12 @@ def data_dir():
     return d
 
 @pytest.fixture(scope="session")
-def shop_run(tmp_path_factory, data_dir):
-    "The whole pipeline on the made-up shop-assistant log, tiny profile: (log, run dir, stage results)."
+def shop_run(tmp_path_factory):
+    "The whole pipeline on the made-up shop-assistant log, tiny profile, public datasets out of reach: (log, run dir, results)."
     from shoplog import TINY, other_agent_log
     from slm_agents.pipeline import run
     d = tmp_path_factory.mktemp("shop")
     logs = other_agent_log(d / "shop.jsonl")
-    return logs, d / "run", run(logs, d / "run", params=TINY)
+    with pytest.MonkeyPatch.context() as mp:            # a user's log needs none of the public datasets
+        mp.delenv("SLM_AGENTS_DATA_DIR", raising=False)
+        return logs, d / "run", run(logs, d / "run", params=TINY)
