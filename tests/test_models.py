@@ -33,7 +33,7 @@ def test_constrained_tool_calls_name_only_offered_functions_and_parameters(data_
     from slm_agents.models import answer_constraint, generate_scored
     from slm_agents.select import MAX_NEW
     rows = [r for r in agent_mix(None, data_dir).to_dicts()
-            if r["task"] == "tool_call" and len(json.loads(r["request"]).get("tools") or []) > 1][:8]
+            if r["task"] == "tool_call" and len(json.loads(r["request"]).get("tools") or []) > 1][:4]
     reqs = [json.loads(r["request"]) for r in rows]
     model, tok = load("smollm2-135m-instruct")
     prompts = [prompt_text(tok, render_messages(q)) for q in reqs]
@@ -54,7 +54,7 @@ def test_constrained_tool_calls_name_only_offered_functions_and_parameters(data_
             props, required = offered[c["name"]]
             assert set(c["arguments"]) <= props and required <= set(c["arguments"]), out
         assert 0 < conf <= 1
-    assert finished >= 6
+    assert finished >= 3
     assert sum(parse_tool_calls(o) is not None for o, _ in free) < finished     # free, fewer of its answers parse
 
 
