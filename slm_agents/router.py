@@ -205,7 +205,11 @@ def _cached_dir(key: str, build) -> Path:
     with FileLock(f"{cache}.lock"):
         if not cache.exists():
             tmp = Path(tempfile.mkdtemp(dir=cache.parent))
-            build(tmp)
+            try:
+                build(tmp)
+            except BaseException:              # a failed build leaves nothing behind
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
             tmp.rename(cache)
     return Path(shutil.copytree(cache, Path(tempfile.mkdtemp()) / "run"))
 
