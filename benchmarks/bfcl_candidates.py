@@ -11,9 +11,9 @@ import argparse, importlib.util, json, time
 from pathlib import Path
 from finetune_eval import bfcl_errors, tools_rows
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import ShotBank, specialist_prompts
+from slm_agents.formats import ShotBank, specialist_prompts
 from slm_agents.models import REGISTRY, _gguf, answer_constraint, generate_scored, load, load_tokenizer, materialise
-from slm_agents.select import MAX_NEW, most_calls, target_text
+from slm_agents.formats import MAX_NEW, most_calls, target_text
 
 
 def engine_model(name: str, engine: str, threads: int | None = None):

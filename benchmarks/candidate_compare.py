@@ -12,7 +12,8 @@ import polars as pl
 from slm_agents.cluster import embed_texts
 from slm_agents.finetune import TrainConfig, probe_seconds
 from slm_agents.models import load
-from slm_agents.select import _last_user, evaluate_candidate, nearest, shared_embedder, split_of, target_text
+from slm_agents.formats import _last_user, nearest, target_text
+from slm_agents.select import evaluate_candidate, shared_embedder, split_of
 
 
 def site(path: str, task: str, n: int) -> tuple[list[dict], list[dict]]:

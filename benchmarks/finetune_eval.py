@@ -13,9 +13,11 @@ from collections import Counter
 from pathlib import Path
 import polars as pl
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import ShotBank, TrainConfig, adapter_answer, answer, fit_adapter, load_adapter, quality
+from slm_agents.formats import ShotBank
+from slm_agents.finetune import TrainConfig, adapter_answer, answer, fit_adapter, load_adapter, quality
 from slm_agents.models import load, prompt_text, render_messages
-from slm_agents.select import bfcl_verdict, parse_tool_calls, split_of, target_text
+from slm_agents.formats import parse_tool_calls, target_text
+from slm_agents.select import bfcl_verdict, split_of
 
 def bfcl_errors(outs, rows) -> tuple[dict, list]:
     "BFCL checker error types over held-out calls, and each call's output with its verdict."

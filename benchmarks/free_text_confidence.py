@@ -17,7 +17,8 @@ import numpy as np
 import polars as pl
 from sklearn.metrics import roc_auc_score
 from slm_agents.models import generate_scored, load, prompt_text, render_messages
-from slm_agents.select import CLOSE, MAX_NEW, _gold, calibrate, grounding, llm_score, rouge_l, score_output, split_of
+from slm_agents.formats import MAX_NEW
+from slm_agents.select import CLOSE, _gold, calibrate, grounding, llm_score, rouge_l, score_output, split_of
 
 
 def heldout(path: str, task: str, n: int) -> list[dict]:

@@ -168,7 +168,7 @@ def base_spec(folder: Path, smoke: bool):
 def specialist(base, rows: list[dict], backend: str, steps: int, n_test: int) -> dict:
     "One intent specialist on `backend`: accuracy on held-out calls, seconds, peak memory."
     from slm_agents.finetune import TrainConfig, answer, train_lora, training_data
-    from slm_agents.select import target_text
+    from slm_agents.formats import target_text
     train, test = rows[:-n_test], rows[-n_test:]
     cfg = TrainConfig(steps=steps, batch_size=8, shots=0, backend=backend)
     d = training_data(base, train, cfg)

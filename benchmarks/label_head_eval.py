@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np, polars as pl
 from slm_agents.cluster import embed_texts, task_parts
 from slm_agents.router import heldout_part
-from slm_agents.select import (LabelHead, MAX_NEW, calibrate, fit_scaled_head, head_classes, head_scores, label_text,
-                               shared_embedder, target_text)
+from slm_agents.formats import MAX_NEW, target_text
+from slm_agents.select import (LabelHead, calibrate, fit_scaled_head, head_classes, head_scores, label_text,
+                               shared_embedder)
 
 def site(path: str, task: str) -> dict[str, list[dict]]:
     "The call site's calls by part: train, val, test."

@@ -9,8 +9,10 @@ Reports prompt tokens per call, training seconds per step, answer seconds for th
 import argparse, json, time
 from pathlib import Path
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import TrainConfig, adapter_answer, fit_adapter, load_adapter, quality, specialist_prompts, ShotBank
-from slm_agents.select import split_of, target_text
+from slm_agents.formats import specialist_prompts, ShotBank
+from slm_agents.finetune import TrainConfig, adapter_answer, fit_adapter, load_adapter, quality
+from slm_agents.formats import target_text
+from slm_agents.select import split_of
 
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 

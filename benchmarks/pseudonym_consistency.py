@@ -9,7 +9,7 @@ import argparse, json
 import polars as pl
 from slm_agents.curate import curate
 from slm_agents.schema import read_calls
-from slm_agents.select import parse_tool_calls, target_text
+from slm_agents.formats import parse_tool_calls, target_text
 
 
 def leaves(o):

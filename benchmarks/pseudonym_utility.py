@@ -12,7 +12,8 @@ import numpy as np, polars as pl
 from slm_agents.cluster import embed_texts, task_parts
 from slm_agents.curate import curate
 from slm_agents.router import heldout_part
-from slm_agents.select import fit_scaled_head, head_classes, label_text, shared_embedder, target_text
+from slm_agents.formats import target_text
+from slm_agents.select import fit_scaled_head, head_classes, label_text, shared_embedder
 
 
 def users(rows: list[dict]) -> list[str]: return [task_parts(json.loads(r["request"]))["user"] for r in rows]

@@ -40,7 +40,7 @@ def model_answers(run_dir, cluster, n):
     import polars as pl
     from slm_agents.finetune import adapter_answer, load_adapter
     from slm_agents.router import heldout_part
-    from slm_agents.select import target_text
+    from slm_agents.formats import target_text
     calls = pl.read_parquet(Path(run_dir) / "curated.parquet").join(
         pl.read_parquet(Path(run_dir) / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     rows = [r for r in calls.filter(pl.col("cluster") == cluster).sort("call_id").iter_rows(named=True)

@@ -11,9 +11,9 @@ import argparse, json, time
 from pathlib import Path
 import numpy as np
 from slm_agents.export import held_out, load_specialist
-from slm_agents.finetune import ShotBank, specialist_prompts
+from slm_agents.formats import ShotBank, specialist_prompts
 from slm_agents.models import generate, generate_scored
-from slm_agents.select import MAX_NEW
+from slm_agents.formats import MAX_NEW
 
 
 def measure(model, tok, prompts, max_new) -> dict:

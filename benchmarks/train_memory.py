@@ -4,7 +4,8 @@ from pathlib import Path
 from dataclasses import replace
 mode, cid = sys.argv[1], int(sys.argv[2])
 rd = Path(sys.argv[3])
-from slm_agents.finetune import TrainConfig, training_data, train_lora, load_adapter, specialist_prompts, ShotBank
+from slm_agents.formats import specialist_prompts, ShotBank
+from slm_agents.finetune import TrainConfig, training_data, train_lora, load_adapter
 from slm_agents.models import generate_scored
 from slm_agents.select import split_of
 calls = pl.read_parquet(rd / "curated.parquet").join(pl.read_parquet(rd / "clusters.parquet").select("call_id", "cluster"), on="call_id").filter(pl.col("cluster") == cid).sort("call_id")

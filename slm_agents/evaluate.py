@@ -4,19 +4,19 @@
 
 # %% ../nbs/08_evaluate.ipynb #5ee0bb28
 from __future__ import annotations
-import base64, html, json, logging, math, time
+import base64, html, json, logging, math
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
-from tqdm.auto import tqdm
 from .models import prompt_text, render_messages
-from .finetune import eval_sizes, specialist_prompts
+from .formats import specialist_prompts, target_text
+from .finetune import eval_sizes
 from .router import Router, parted_calls, reason_kind, validate
 from .cluster import task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
-from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, score_output, target_text
+from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, score_output
 
 log = logging.getLogger(__name__)
 
@@ -66,21 +66,13 @@ def replay(
 ) -> pl.DataFrame:
     "One row per call: the router's decision, the specialist's answer where there is one, and both arms' scores and tokens."
     reqs = [json.loads(r["request"]) for r in rows]
-    decisions = [router.decide(q) for q in reqs]
-    answers, ms = {}, {}
-    has = {i for i, d in enumerate(decisions) if router.config["clusters"].get(str(d.cluster), {}).get("adapter")}
-    for cid in tqdm(sorted({decisions[i].cluster for i in has}), desc="specialists", disable=not progress):
-        idx = sorted(i for i in has if decisions[i].cluster == cid)
-        t0 = time.perf_counter()
-        answers |= dict(zip(idx, router.answer(cid, [reqs[i] for i in idx], batch_size)))
-        ms.update(dict.fromkeys(idx, (time.perf_counter() - t0) * 1000 / len(idx)))
+    routed = router.serve(reqs, batch_size=batch_size, answer_all=True, progress=progress)
     out = []
-    for i, (r, q, d) in enumerate(zip(rows, reqs, decisions)):
+    for r, q, rt in zip(rows, reqs, routed):
+        d, text, conf = rt.decision, rt.text, rt.confidence
         fmt = formats.get(r["cluster"], "free_text")
         e = router.config["clusters"].get(str(d.cluster), {})
-        text, conf = answers.get(i, (None, None))
-        attempted = d.route == "slm"
-        if attempted: d = router.accept(d, q, text, conf)
+        attempted = d.answer_confidence is not None          # the router asked, then checked, its answer
         labels = set(e["labels"]) if e.get("labels") else None
         out.append(
             {
@@ -102,7 +94,7 @@ def replay(
                 "slm_in": _slm_in(router, tok, d.cluster, q) if text is not None else 0,
                 "slm_out": _ntok(tok, [text])[0] if text else 0,
                 "decide_ms": d.decide_ms,
-                "slm_ms": ms.get(i, 0.0),
+                "slm_ms": d.generate_ms if text is not None else 0.0,
                 "slm_params_b": _params_b(e) if text is not None else None,
             }
         )

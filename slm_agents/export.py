@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
-from .finetune import ShotBank, answer, load_adapter
+from .formats import ShotBank
+from .finetune import answer, load_adapter
 from .models import REGISTRY, _gguf, cache_dir, check_sha256, file_sha256, load_tokenizer, materialise
 
 log = logging.getLogger(__name__)

@@ -10,21 +10,20 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
-from .models import (REGISTRY, fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
-                               render_messages, with_tools_note)
-from .select import (HEAD, constraints_of, few_shot_messages, nearest, parse_tool_calls, parted_calls,
-                               score_output, split_of, target_text)
+from .models import (fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
+                               render_messages)
+from .formats import (ShotBank, constraints_of, nearest, pruning_rule, specialist_messages,
+                                specialist_prompts, target_text)
+from .select import HEAD, parted_calls, score_output, split_of
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrainConfig', 'pick_backend', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
-           'specialist_messages', 'specialist_prompts', 'make_example', 'sft_config', 'train_lora', 'TrainingData',
-           'training_data', 'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer',
-           'adapter_answer', 'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds',
-           'spent_seconds', 'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes',
-           'train_cluster', 'time_left', 'second_pass', 'PlanConfig', 'run_finetune', 'learning_curve',
-           'plot_curve_points']
+__all__ = ['log', 'TrainConfig', 'pick_backend', 'make_example', 'sft_config', 'train_lora', 'TrainingData', 'training_data',
+           'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer', 'adapter_answer',
+           'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds', 'spent_seconds',
+           'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'train_cluster', 'time_left',
+           'second_pass', 'PlanConfig', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -59,133 +58,6 @@ def pick_backend(name: str = "auto") -> str:
     if name == "unsloth" and not has:
         raise RuntimeError("the unsloth backend needs an NVIDIA GPU and `pip install -e '.[gpu]'`")
     return "unsloth" if has else "peft"
-
-# %% ../nbs/06_finetune.ipynb #3ef3b3ba
-def _h(o) -> str: return hashlib.sha256(json.dumps(o, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-# %% ../nbs/06_finetune.ipynb #707ced70
-def pruning_rule(requests: list[dict], compact_tools: bool = False) -> dict:
-    "System-message and tool-list hashes common to all `requests`; `compact_tools`: tools left in a request become signatures."
-    sys_sets = [
-        {_h(m.get("content")) for m in q.get("messages", []) if m.get("role") in ("system", "developer")}
-        for q in requests
-    ]
-    tools = {_h(q.get("tools") or []) for q in requests}
-    return {
-        "system": sorted(set.intersection(*sys_sets)) if sys_sets else [],
-        "tools": next(iter(tools)) if len(tools) == 1 and requests and requests[0].get("tools") else None,
-        "compact_tools": compact_tools,
-    }
-
-# %% ../nbs/06_finetune.ipynb #abf43e90
-def prune_request(request: dict, rule: dict | None) -> dict:
-    if not rule: return request
-    msgs = [
-        m
-        for m in request.get("messages", [])
-        if not (m.get("role") in ("system", "developer") and _h(m.get("content")) in rule["system"])
-    ]
-    out = {**request, "messages": msgs}
-    if rule.get("tools") and _h(request.get("tools") or []) == rule["tools"]: out.pop("tools", None)
-    if rule.get("compact_tools") and out.get("tools"):
-        out["messages"] = with_tools_note(
-            msgs, "\n".join(tool_signature(t.get("function", t)) for t in out.pop("tools"))
-        )
-    return out
-
-# %% ../nbs/06_finetune.ipynb #7c0f2b12
-def _type(p: dict) -> str:
-    if "enum" in p: return "|".join(json.dumps(v, ensure_ascii=False) for v in p["enum"])
-    t = p.get("type", "any")
-    if t == "array": return f"list[{_type(p.get('items') or {})}]"
-    if t in ("object", "dict") and p.get("properties"):
-        return "{" + ", ".join(f"{k}: {_type(v)}" for k, v in p["properties"].items()) + "}"
-    return t
-
-def tool_signature(fn: dict) -> str:
-    "A function schema as `name(arg: type, opt: type = default) - description`, then one line per described parameter."
-    params = fn.get("parameters") or {}
-    props, req = params.get("properties") or {}, set(params.get("required") or [])
-    order = sorted(props, key=lambda k: k not in req)  # required first, as in a Python signature
-    args = [
-        f"{k}: {_type(props[k])}"
-        + ("" if k in req else f" = {json.dumps(props[k].get('default'), ensure_ascii=False)}")
-        for k in order
-    ]
-    lines = [f"{fn.get('name')}({', '.join(args)}) - {fn.get('description', '')}".rstrip(" -")]
-    return "\n".join(lines + [f"  {k}: {props[k]['description']}" for k in order if props[k].get("description")])
-
-# %% ../nbs/06_finetune.ipynb #e4fdc391
-def tool_match(called: list[set], requests: list[dict]) -> np.ndarray | None:
-    "1 where bank answer j calls only functions request i offers, else 0; None when no request offers tools."
-    offered = [{(t.get("function") or {}).get("name") for t in q.get("tools") or []} for q in requests]
-    if not any(offered): return None
-    return np.array([[float(bool(c) and c <= o) for c in called] for o in offered], dtype=np.float32)
-
-# %% ../nbs/06_finetune.ipynb #4e978edb
-class ShotBank:
-    "A cluster's training calls as (user turn, logged answer) pairs with unit embeddings; the nearest ones become examples."
-    def __init__(self, users: list[str], answers: list[str], vecs: np.ndarray, k: int = 0, embedder=None):
-        self.users, self.answers, self.vecs, self.k, self.embedder = (
-            list(users),
-            list(answers),
-            np.asarray(vecs, dtype=np.float32),
-            k,
-            embedder,
-        )
-    @classmethod
-    def build(cls, requests: list[dict], answers: list[str], k: int = 0, embedder=None):
-        "A bank of `requests` and their answers; `k`: examples a specialist is shown per request."
-        from slm_agents.cluster import embed_texts, load_embedder, task_parts
-
-        users = [task_parts(q)["user"] for q in requests]
-        embedder = embedder or load_embedder()
-        return cls(users, answers, embed_texts(embedder, users), k, embedder)
-    def nearest(self, requests: list[dict], k: int, exclude=None) -> list[list[tuple[str, str]]]:
-        "The k nearest (user turn, answer) pairs per request, nearest first; `exclude[i]` is a bank row request i may not get."
-        from slm_agents.cluster import embed_texts, load_embedder, task_parts
-        if k <= 0 or not self.users or not requests: return [[] for _ in requests]
-        self.embedder = self.embedder or load_embedder()
-        called = [
-            {c["name"] for c in parse_tool_calls(a) or []} if a.lstrip().startswith("[{") else set()
-            for a in self.answers
-        ]
-        idx = nearest(
-            self.vecs,
-            embed_texts(self.embedder, [task_parts(q)["user"] for q in requests]),
-            k,
-            exclude,
-            tool_match(called, requests),
-        )
-        return [[(self.users[j], self.answers[j]) for j in row] for row in idx]
-
-    def save(self, out_dir):
-        pl.DataFrame({"user": self.users, "answer": self.answers, "vec": self.vecs.tolist()}).write_parquet(
-            Path(out_dir) / "shots.parquet"
-        )
-    @classmethod
-    def load(cls, adapter_dir, embedder=None):
-        "The adapter's bank with its `shots` setting, or None when it was trained without retrieved examples."
-        p = Path(adapter_dir) / "shots.parquet"
-        if not p.exists(): return None
-        df, k = pl.read_parquet(p), json.loads((Path(adapter_dir) / "train_config.json").read_text())["config"]["shots"]
-        return cls(
-            df["user"].to_list(), df["answer"].to_list(), np.array(df["vec"].to_list(), dtype=np.float32), k, embedder
-        )
-
-# %% ../nbs/06_finetune.ipynb #5c2b12aa
-def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
-    "The request pruned by `rule`, with retrieved (user turn, answer) examples before its last user turn."
-    return few_shot_messages(
-        prune_request(request, rule), [({"messages": [{"role": "user", "content": u}]}, a) for u, a in shots]
-    )
-
-def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None,
-                       max_tokens: int | None = None) -> list[str]:
-    "The specialist's prompts: pruned, with retrieved examples, within `max_tokens` (oldest turns dropped first)."
-    shots = bank.nearest(requests, bank.k) if bank is not None else [[] for _ in requests]
-    msgs = [specialist_messages(q, rule, s) for q, s in zip(requests, shots)]
-    return [prompt_text(tok, fit_messages(tok, m, max_tokens)) for m in msgs]
 
 # %% ../nbs/06_finetune.ipynb #685d08ff
 def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dict:
@@ -372,7 +244,7 @@ def answer(
     constraints: list | None = None,
 ) -> list[str]:
     "The specialist's answers to `requests`, each decoded within its `constraints[i]` when given."
-    from slm_agents.select import MAX_NEW
+    from slm_agents.formats import MAX_NEW
     prompts = specialist_prompts(tok, requests, rule, bank, context_tokens)
     return generate(model, tok, prompts, max_new_tokens or MAX_NEW[fmt], batch_size, constraints=constraints)
 

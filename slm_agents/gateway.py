@@ -5,6 +5,7 @@
 # %% ../nbs/10_gateway.ipynb #47ef7d2d
 from __future__ import annotations
 import asyncio, hashlib, hmac, json, logging, os, threading, time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ import h11, httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from .router import Decision, LLMUnavailable, Router, reason_kind, unknown_fields
+from .router import Decision, LLMUnavailable, Routed, Router, reason_kind, unknown_fields
 
 log = logging.getLogger(__name__)
 
@@ -79,37 +80,39 @@ class CircuitBreaker:
 
 # %% ../nbs/10_gateway.ipynb #006c1f35
 class SpecialistBatcher:
-    "Batches (cluster, request) pairs across concurrent callers for `router.answer`."
+    "Gathers the calls concurrent clients route to specialists and serves them together with `router.serve`."
     def __init__(self, router: Router, max_batch: int = 8, window_ms: float = 10.0):
         self.router, self.max_batch, self.window = router, max_batch, window_ms / 1000
-        self.pool, self.queue, self.pending, self.batches = ThreadPoolExecutor(1, thread_name_prefix="slm"), None, 0, []
-    async def answer(self, cid: int, request: dict) -> tuple[str, float]:
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="slm")
+        self.queue, self.pending, self.batches = None, 0, []     # batches: calls per cluster per pass
+    async def serve(self, request: dict, decision: Decision) -> Routed:
         if self.queue is None: self.queue = asyncio.Queue()
         if getattr(self, "task", None) is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._worker())
         fut = asyncio.get_running_loop().create_future()
         self.pending += 1
-        await self.queue.put((cid, request, fut))
+        await self.queue.put((request, decision, fut))
         try: return await fut
         finally: self.pending -= 1
-    async def _worker(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            items = [await self.queue.get()]
-            deadline = loop.time() + self.window
-            while len(items) < self.max_batch and (left := deadline - loop.time()) > 0:
-                try: items.append(await asyncio.wait_for(self.queue.get(), left))
-                except asyncio.TimeoutError: break
-            for cid in {c for c, _, _ in items}:
-                group = [(q, f) for c, q, f in items if c == cid]
-                self.batches.append(len(group))
-                try:
-                    outs = await loop.run_in_executor(
-                        self.pool, self.router.answer, cid, [q for q, _ in group], self.max_batch
-                    )
-                    for (_, f), o in zip(group, outs): f.done() or f.set_result(o)
-                except Exception as e:
-                    for _, f in group: f.done() or f.set_exception(e)
+
+# %% ../nbs/10_gateway.ipynb #55de67a7
+async def _worker(self: SpecialistBatcher):
+    "Collect calls for up to `window` seconds (at most `max_batch`), then serve them in one pass."
+    loop = asyncio.get_running_loop()
+    while True:
+        items = [await self.queue.get()]
+        deadline = loop.time() + self.window
+        while len(items) < self.max_batch and (left := deadline - loop.time()) > 0:
+            try: items.append(await asyncio.wait_for(self.queue.get(), left))
+            except asyncio.TimeoutError: break
+        self.batches += list(Counter(d.cluster for _, d, _ in items).values())
+        reqs, decisions = [q for q, _, _ in items], [d for _, d, _ in items]
+        try:
+            outs = await loop.run_in_executor(self.pool, self.router.serve, reqs, decisions, self.max_batch)
+            for (_, _, f), o in zip(items, outs): f.done() or f.set_result(o)
+        except Exception as e:
+            for _, _, f in items: f.done() or f.set_exception(e)
+SpecialistBatcher._worker = _worker
 
 # %% ../nbs/10_gateway.ipynb #b3175da8
 def _metrics():
@@ -293,7 +296,7 @@ def _kind(status: int) -> str:
 
 # %% ../nbs/10_gateway.ipynb #60960f50
 def _agree(a: dict, b: dict) -> bool:
-    from slm_agents.select import parse_tool_calls, target_text
+    from slm_agents.formats import parse_tool_calls, target_text
     ta, tb = target_text(a), target_text(b)
     pa, pb = parse_tool_calls(ta), parse_tool_calls(tb)
     return pa == pb if pa is not None or pb is not None else ta.strip().casefold() == tb.strip().casefold()
@@ -388,9 +391,8 @@ async def _decide(g: Gateway, req: dict) -> Decision:
 async def _ask_specialist(g: Gateway, c: GatewayCall):
     "The specialist's answer to a call routed to it; in shadow mode it is kept aside and the LLM answers."
     try:
-        text, conf = await g.batcher.answer(c.d.cluster, c.req)
-        c.d = g.router.accept(c.d, c.req, text, conf)
-        c.slm_resp = g.router.completion(c.d.cluster, text)
+        r = await g.batcher.serve(c.req, c.d)
+        c.d, c.slm_resp = r.decision, r.response
     except Exception as e:
         log.exception("specialist failed")
         c.d.route, c.d.reason = "llm", f"specialist error: {type(e).__name__}"

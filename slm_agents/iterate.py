@@ -12,7 +12,8 @@ import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
 from .router import Router, calibrate_cluster, heldout_part, specialist_answers, validate
-from .select import HEAD, llm_score, parted_calls, score_output, split_of, target_text
+from .formats import target_text
+from .select import HEAD, llm_score, parted_calls, score_output, split_of
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,8 @@ def verdict(cid: int, entry: dict, before: dict, now: dict, n_train: int, cfg: I
 def fit_head(out_dir, cid: int, rows: list[dict]):
     "A label head on `rows` (label names as extra examples), saved with its cross-fitted answers under `out_dir/heads`."
     from slm_agents.cluster import embed_texts
-    from slm_agents.select import _last_user, fit_scaled_head, head_classes, label_text, save_crossfit, shared_embedder
+    from slm_agents.formats import _last_user
+    from slm_agents.select import fit_scaled_head, head_classes, label_text, save_crossfit, shared_embedder
     emb = shared_embedder()
     answers = [target_text(json.loads(r["response"])) for r in rows]
     y, names = head_classes(answers, "label"), sorted(set(answers))

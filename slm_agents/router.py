@@ -11,11 +11,12 @@ import numpy as np, polars as pl
 from tqdm.auto import tqdm
 from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
 from .export import load_specialist
-from .finetune import ShotBank, eval_sizes, specialist_prompts
+from .finetune import eval_sizes
 from .models import generate_scored
-from .select import (HEAD, LabelHead, MAX_NEW, _softmax, calibrate, constraints_of, grounding,
-                               heldout_part, is_tool_answer, llm_score, load_crossfit, parse_tool_calls,
-                               parted_calls, score_output, shared_embedder, split_of, target_text)
+from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, parse_tool_calls, specialist_prompts,
+                                target_text)
+from .select import (HEAD, LabelHead, _softmax, calibrate, grounding, heldout_part, llm_score, load_crossfit,
+                               parted_calls, score_output, shared_embedder, split_of)
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier',
            'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate',
            'confident', 'specialist_answers', 'calibrate_cluster', 'RouterConfig', 'run_router', 'LLMUnavailable',
-           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion',
+           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion', 'Routed',
            'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #f0ee28d2
@@ -615,32 +616,63 @@ def as_completion(text: str, fmt: str, model: str, prompt_tokens: int = 0, compl
         },
     }
 
+# %% ../nbs/07_router.ipynb #213c4bc0
+@dataclass
+class Routed:
+    "One call's route: the decision and, where a specialist was asked, its answer."
+    decision: Decision
+    text: str | None = None          # the specialist's answer (None: not asked)
+    confidence: float | None = None  # its answer confidence
+    response: dict | None = None     # its answer as a chat.completion
+
+# %% ../nbs/07_router.ipynb #c9710079
+def _asks(self: Router, d: Decision, answer_all: bool) -> bool:
+    "Whether the specialist of `d.cluster` answers this call (`answer_all`: also where the call falls back)."
+    if d.route == "slm": return True
+    return answer_all and bool(self.config["clusters"].get(str(d.cluster), {}).get("adapter"))
+
+# %% ../nbs/07_router.ipynb #73bffb81
+def _serve(self: Router, requests: list[dict], decisions: list[Decision] | None = None, batch_size: int = 8,
+           answer_all: bool = False, progress: bool = False) -> list[Routed]:
+    "Route `requests` (decided here unless `decisions` are given): each cluster's calls answered in one batched pass."
+    out = [Routed(d) for d in (decisions or [self.decide(q) for q in requests])]
+    groups = {}
+    for i, r in enumerate(out):
+        if _asks(self, r.decision, answer_all): groups.setdefault(r.decision.cluster, []).append(i)
+    for cid, idx in tqdm(sorted(groups.items()), desc="specialists", disable=not progress):
+        _serve_cluster(self, cid, [requests[i] for i in idx], [out[i] for i in idx], batch_size)
+    return out
+
+# %% ../nbs/07_router.ipynb #38e43ef7
+def _serve_cluster(self: Router, cid: int, requests: list[dict], routed: list[Routed], batch_size: int):
+    "Fill `routed` with cluster `cid`'s answers to `requests`; a specialist error routes them to the LLM."
+    t0 = time.perf_counter()
+    try: answers = self.answer(cid, requests, batch_size)
+    except Exception as e:
+        log.exception("specialist of cluster %s failed", cid)
+        for r in routed: r.decision.route, r.decision.reason = "llm", f"specialist error: {type(e).__name__}"
+        return
+    ms = (time.perf_counter() - t0) * 1000 / len(requests)
+    for r, q, (text, conf) in zip(routed, requests, answers):
+        r.text, r.confidence, r.decision.generate_ms = text, conf, ms
+        r.response = self.completion(cid, text)
+        if r.decision.route == "slm": r.decision = self.accept(r.decision, q, text, conf)
+Router.serve = _serve
+
 # %% ../nbs/07_router.ipynb #1bdb6788
 def _complete(self: Router, request: dict) -> tuple[dict, Decision]:
     "Answer one chat request: (chat.completion dict, decision)."
     t_start = time.time()
-    d = self.decide(request)
-    resp = None
-    if d.route == "slm":
-        t0 = time.perf_counter()
-        ((text, conf),) = self.answer(d.cluster, [request])
-        d.generate_ms = (time.perf_counter() - t0) * 1000
-        d = self.accept(d, request, text, conf)
-        if d.route == "slm": resp = self.completion(d.cluster, text)
+    (r,) = self.serve([request])
+    d = r.decision
+    resp = r.response if d.route == "slm" else None
     if resp is None:
         t0 = time.perf_counter()
         resp = self.llm.complete(request)
         d.llm_ms = (time.perf_counter() - t0) * 1000
     if self.store is not None:
-        self.store.record(
-            t_start,
-            self.agent,
-            f"cluster-{d.cluster}",
-            request,
-            resp,
-            time.time() - t_start,
-            tags={"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)},
-        )
+        tags = {"route": d.route, "cluster": str(d.cluster), "reason": d.reason, "confidence": str(d.confidence)}
+        self.store.record(t_start, self.agent, f"cluster-{d.cluster}", request, resp, time.time() - t_start, tags=tags)
     return resp, d
 Router.complete = _complete
 

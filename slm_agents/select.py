@@ -13,64 +13,22 @@ from typing import NamedTuple
 import numpy as np, polars as pl
 from .cluster import task_parts
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
+from .formats import (MAX_NEW, _last_user, calls_match, constraints_of, few_shot_messages, is_tool_answer,
+                                most_calls, nearest, parse_tool_calls, target_text)
 from .models import REGISTRY, answer_constraint, fit_messages, generate, load, prompt_text, render_messages
 from .review import check_final, read_review
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'MAX_NEW', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
-           'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'bfcl_checker', 'bfcl_verdict',
-           'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output', 'few_shot_messages', 'nearest',
+__all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
+           'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output',
            'split_of', 'heldout_part', 'parted_calls', 'head_classes', 'label_text', 'frequent_share', 'LabelHead',
            'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding',
            'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
-           'evaluate_candidate', 'most_calls', 'constraints_of', 'llm_score', 'calibrate', 'head_scores',
-           'save_crossfit', 'load_crossfit', 'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots',
-           'SelectConfig', 'run_select', 'selection_table']
-
-# %% ../nbs/05_select.ipynb #981524e7
-def target_text(response: dict | None) -> str:
-    "The logged answer as the text an SLM should produce."
-    msg = ((response or {}).get("choices") or [{}])[0].get("message") or {}
-    if msg.get("tool_calls"):
-        return json.dumps([{"name": t["function"]["name"], "arguments": json.loads(t["function"]["arguments"] or "{}")}
-                           for t in msg["tool_calls"]], ensure_ascii=False)
-    return (msg.get("content") or "").strip()
-
-def parse_tool_calls(text: str) -> list[dict] | None:
-    "Calls from model output (a JSON list or one object, possibly inside a code fence); None when it does not parse."
-    m = re.search(r"[\[{].*[\]}]", text or "", re.S)
-    try: calls = json.loads(m.group(0)) if m else None
-    except ValueError: return None
-    calls = [calls] if isinstance(calls, dict) else calls
-    if not isinstance(calls, list) or not calls: return None
-    if not all(
-        isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("arguments", {}), dict)
-        for c in calls
-    ):
-        return None
-    return [{"name": c["name"], "arguments": c.get("arguments", {})} for c in calls]
-
-# %% ../nbs/05_select.ipynb #36ac0d24
-def is_tool_answer(text: str) -> bool:
-    "Whether an answer is a tool call (a JSON list or object of calls, perhaps in a code fence) rather than a message."
-    t = re.sub(r"^```(?:json)?\s*", "", (text or "").strip())
-    return t[:1] in "[{" and parse_tool_calls(t) is not None
-
-def _norm(v):
-    if isinstance(v, bool) or v is None: return v
-    if isinstance(v, (int, float)): return float(v)
-    if isinstance(v, str): return v.strip()
-    if isinstance(v, list): return [_norm(x) for x in v]
-    if isinstance(v, dict): return {k: _norm(x) for k, x in v.items()}
-    return v
-
-def calls_match(pred: list[dict] | None, gold: list[dict] | None) -> bool:
-    "Same functions with the same arguments, in any order; numbers compared as numbers, strings without outer space."
-    if pred is None or gold is None: return False
-    key = lambda c: json.dumps([c["name"], _norm(c["arguments"])], sort_keys=True)
-    return sorted(map(key, pred)) == sorted(map(key, gold))
+           'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit',
+           'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots', 'SelectConfig', 'run_select',
+           'selection_table']
 
 # %% ../nbs/05_select.ipynb #cca307f9
 class _UnderscoreModels(dict):
@@ -208,39 +166,11 @@ def score_output(fmt: str, out: str, row: dict, labels: set | None = None) -> tu
         return max(judge_match(question, out, r) for r in refs), bool(out.strip())
     return semantic_match(out, refs), bool(out.strip())
 
-# %% ../nbs/05_select.ipynb #81c68a1e
-def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[dict]:
-    "The request's messages with (request, answer) examples inserted before its last user turn."
-    msgs = render_messages(request)
-    shots = [
-        m
-        for req, ans in examples
-        for m in ({"role": "user", "content": _last_user(req)}, {"role": "assistant", "content": ans})
-    ]
-    last = (
-        max(i for i, m in enumerate(msgs) if m["role"] == "user")
-        if any(m["role"] == "user" for m in msgs)
-        else len(msgs)
-    )
-    return msgs[:last] + shots + msgs[last:]
-
-# %% ../nbs/05_select.ipynb #19249ecb
-def _last_user(req): return task_parts(req)["user"]     # the same user turn S3 embeds
-
-def nearest(train_vecs: np.ndarray, query_vecs: np.ndarray, k: int, exclude=None, boost=None) -> np.ndarray:
-    "Indices of the k most similar training rows for each query (unit vectors); query i never gets row `exclude[i]`; `boost` is added to the similarities."
-    if k <= 0 or len(train_vecs) == 0: return np.zeros((len(query_vecs), 0), dtype=int)
-    sims = query_vecs @ train_vecs.T + (0 if boost is None else boost)
-    if exclude is not None: sims[np.arange(len(query_vecs)), list(exclude)] = -np.inf
-    return np.argsort(-sims, axis=1, kind="stable")[:, :k]
-
 # %% ../nbs/05_select.ipynb #f3de223d
 def split_of(row) -> str:
     tags = json.loads(row.get("tags") or "{}")
     if tags.get("split") in ("train", "test"): return tags["split"]
     return "test" if int(hashlib.sha256(row["call_id"].encode()).hexdigest()[:8], 16) % 5 == 0 else "train"
-
-MAX_NEW = {"label": 16, "tool_call": 160, "agent_turn": 160, "json": 96, "free_text": 64}
 
 # %% ../nbs/05_select.ipynb #5843dc2c
 def heldout_part(row: dict) -> str | None:
@@ -515,17 +445,6 @@ def evaluate_candidate(model, tok, fmt, rows, shots, labels, batch_size=8, max_p
     "One candidate's zero- and few-shot baselines (`evaluate_candidates` of it alone)."
     return evaluate_candidates({"it": (model, tok)}, fmt, rows, shots, labels, batch_size, max_prompt_tokens,
                                max_seconds, constraints)["it"]
-
-# %% ../nbs/05_select.ipynb #ae4c1797
-def most_calls(answers: list[str]) -> int | None:
-    "The most tool calls one of `answers` makes (None when none is a tool call)."
-    n = [len(calls) for a in answers if (calls := parse_tool_calls(a))]
-    return max(n) if n else None
-
-def constraints_of(entry: dict, requests: list[dict], labels=None) -> list | None:
-    "Each request's answer constraint under a cluster's S4 `entry`; None where the cluster decodes free."
-    if not entry.get("constrained"): return None
-    return [answer_constraint(entry["format"], q, labels, entry.get("max_calls")) for q in requests]
 
 # %% ../nbs/05_select.ipynb #6b59d796
 def llm_score(fmt: str, row: dict, labels=None) -> float:

@@ -34,7 +34,7 @@ def test_export_of_a_cluster_without_adapter_fails_clearly(small_run, tmp_path, 
 def test_llama_cpp_serves_as_transformers_does(small_run):
     pytest.importorskip("llama_cpp")
     from slm_agents.export import LlamaCppModel, adapter_dir, held_out, load_specialist
-    from slm_agents.finetune import ShotBank, specialist_prompts
+    from slm_agents.formats import ShotBank, specialist_prompts
     from slm_agents.models import generate_scored
     adir = adapter_dir(small_run, 0)
     reqs, _ = held_out(small_run, 0, 8)
@@ -56,9 +56,9 @@ def test_llama_cpp_serves_as_transformers_does(small_run):
 def test_llama_cpp_decodes_within_the_labels_as_transformers_does(small_run):
     pytest.importorskip("llama_cpp")
     from slm_agents.export import adapter_dir, held_out, load_specialist
-    from slm_agents.finetune import ShotBank, specialist_prompts
+    from slm_agents.formats import ShotBank, specialist_prompts
     from slm_agents.models import answer_constraint, generate_scored
-    from slm_agents.select import target_text
+    from slm_agents.formats import target_text
     calls = pl.read_parquet(small_run / "curated.parquet")
     labels = sorted({target_text(json.loads(r)) for r in calls["response"]})
     adir = adapter_dir(small_run, 0)

@@ -2,8 +2,8 @@ import json
 import polars as pl
 import pytest
 from slm_agents.datasets import agent_mix
-from slm_agents.finetune import (ShotBank, TrainConfig, answer, fit_adapter, load_adapter, make_example, prune_request,
-                                 pruning_rule, quality, specialist_prompts)
+from slm_agents.formats import ShotBank, prune_request, pruning_rule, specialist_prompts
+from slm_agents.finetune import TrainConfig, answer, fit_adapter, load_adapter, make_example, quality
 from slm_agents.models import load
 
 @pytest.fixture(scope="module")

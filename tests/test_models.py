@@ -2,7 +2,7 @@
 import json
 
 from slm_agents.models import REGISTRY, generate, join_parts, load, prompt_text, render_messages
-from slm_agents.select import parse_tool_calls
+from slm_agents.formats import parse_tool_calls
 
 QWEN = "qwen2.5-coder-0.5b-instruct"
 
@@ -31,7 +31,7 @@ def test_constrained_tool_calls_name_only_offered_functions_and_parameters(data_
     "The untrained 135M, free and constrained, on BFCL calls each offering several functions."
     from slm_agents.datasets import agent_mix
     from slm_agents.models import answer_constraint, generate_scored
-    from slm_agents.select import MAX_NEW
+    from slm_agents.formats import MAX_NEW
     rows = [r for r in agent_mix(None, data_dir).to_dicts()
             if r["task"] == "tool_call" and len(json.loads(r["request"]).get("tools") or []) > 1][:4]
     reqs = [json.loads(r["request"]) for r in rows]

@@ -5,7 +5,8 @@ from slm_agents.cluster import run_cluster
 from slm_agents.datasets import agent_mix
 from slm_agents.models import ModelSpec, generate, load, materialise, prompt_text
 from slm_agents.schema import write_calls
-from slm_agents.select import bfcl_valid, parse_tool_calls, run_select, score_output, selection_table, target_text
+from slm_agents.formats import parse_tool_calls, target_text
+from slm_agents.select import bfcl_valid, run_select, score_output, selection_table
 
 def test_bfcl_checker_accepts_the_logged_gold_calls(data_dir):
     df = agent_mix(None, data_dir).filter(pl.col("task") == "tool_call")
