@@ -4,8 +4,10 @@
 
 # %% ../nbs/04_cluster.ipynb #f9e91150
 from __future__ import annotations
-import json, logging, os, re
+import functools, hashlib, json, logging, os, re
 from collections import Counter
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
@@ -16,12 +18,12 @@ from .schema import EVAL_ONLY
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'PARTS', 'SLOT', 'LABEL_RULE', 'tool_names', 'instruction_text', 'segments', 'skeleton', 'recurring',
-           'Templates', 'task_parts', 'load_embedder', 'embed_texts', 'part_embeddings', 'combine', 'embed_calls',
-           'reduce', 'centroids', 'reach', 'merge_templates', 'frame', 'template_keys', 'call_signatures', 'cluster',
-           'output_kind', 'label_evidence', 'format_profile', 'suitability', 'ctfidf_keywords', 'card_template',
-           'cluster_cards', 'cluster_scores', 'plot_clusters', 'save_space', 'load_templates', 'reviewed',
-           'ClusterConfig', 'run_cluster']
+__all__ = ['log', 'PARTS', 'SLOT', 'VECTORS', 'LABEL_RULE', 'tool_names', 'instruction_text', 'segments', 'skeleton', 'recurring',
+           'Templates', 'task_parts', 'load_embedder', 'embed_texts', 'run_vectors', 'reuses_vectors', 'fresh_vectors',
+           'part_embeddings', 'combine', 'embed_calls', 'reduce', 'centroids', 'reach', 'merge_templates', 'frame',
+           'template_keys', 'call_signatures', 'cluster', 'output_kind', 'label_evidence', 'format_profile',
+           'suitability', 'ctfidf_keywords', 'card_template', 'cluster_cards', 'cluster_scores', 'plot_clusters',
+           'save_space', 'load_templates', 'reviewed', 'ClusterConfig', 'run_cluster']
 
 # %% ../nbs/04_cluster.ipynb #9e17c964
 PARTS = ("instruction", "tools", "user")
@@ -124,22 +126,68 @@ def load_embedder(model: str | None = None, device: str = "cpu", max_seq_length:
 
 # %% ../nbs/04_cluster.ipynb #c99855c1
 def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = False, bf16: bool = True) -> np.ndarray:
-    "Unit vectors for `texts`, each distinct text embedded once; empty text gives a zero vector."
+    "Unit vectors for `texts`, each distinct text embedded once (once per run inside `run_vectors`); empty text: zeros."
     import torch
     uniq = [t for t in dict.fromkeys(texts) if t.strip()]
+    known = _RUN_VECTORS.get()
+    keys = {t: _vec_key(model, t, bf16) for t in uniq} if known is not None else {}
+    todo = [t for t in uniq if keys.get(t) not in (known or {})]
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
-        vecs = (
-            model.encode(uniq, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress)
-            if uniq
-            else np.zeros((0, 1))
-        )
+        vecs = model.encode(todo, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress) if todo else []
+    found = dict(zip(todo, vecs))
+    if known is not None:
+        known.update({keys[t]: np.asarray(v, dtype=np.float32) for t, v in found.items()})
+        found |= {t: known[keys[t]] for t in uniq if t not in found}
     dim = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
-    index = {t: i for i, t in enumerate(uniq)}
+    zero = np.zeros(dim, dtype=np.float32)
     if not texts:
         return np.zeros((0, dim), dtype=np.float32)
-    return np.stack([vecs[index[t]] if t in index else np.zeros(dim, dtype=np.float32) for t in texts]).astype(
-        np.float32
-    )
+    return np.stack([found.get(t, zero) for t in texts]).astype(np.float32)
+
+# %% ../nbs/04_cluster.ipynb #2e706261
+VECTORS = "embeddings.parquet"
+_RUN_VECTORS: ContextVar[dict | None] = ContextVar("run_vectors", default=None)
+
+def _vec_key(model, text: str, bf16: bool) -> str:
+    "A text's key among a run's vectors: the embedding model's name, the precision and the text, hashed."
+    auto = getattr(model[0], "auto_model", None) if hasattr(model, "__getitem__") else None
+    name = Path(str(getattr(getattr(auto, "config", None), "_name_or_path", type(model).__name__))).name
+    return hashlib.sha256(f"{name}\0{bf16}\0{text}".encode()).hexdigest()[:32]
+
+# %% ../nbs/04_cluster.ipynb #bc207517
+@contextmanager
+def run_vectors(run_dir, write: bool = False):
+    "Within: `embed_texts` reuses `run_dir`'s vectors; `write` (S3): start empty and save what was embedded."
+    p = Path(run_dir) / VECTORS
+    known = {}
+    if p.exists() and not write:
+        df = pl.read_parquet(p)
+        known = {k: np.asarray(v, dtype=np.float32) for k, v in zip(df["key"], df["vec"].to_numpy())}
+    token = _RUN_VECTORS.set(known)
+    try:
+        yield known
+        if write:
+            vecs = pl.Series("vec", [v.tolist() for v in known.values()], dtype=pl.List(pl.Float32))
+            pl.DataFrame({"key": pl.Series(list(known), dtype=pl.String), "vec": vecs}).write_parquet(p)
+    finally:
+        _RUN_VECTORS.reset(token)
+
+# %% ../nbs/04_cluster.ipynb #30e37dc2
+def reuses_vectors(write: bool = False):
+    "A stage function `f(run_dir, ...)` run inside `run_vectors(run_dir, write)`."
+    def wrap(f):
+        @functools.wraps(f)
+        def staged(run_dir, *args, **kwargs):
+            with run_vectors(run_dir, write): return f(run_dir, *args, **kwargs)
+        return staged
+    return wrap
+
+@contextmanager
+def fresh_vectors():
+    "Within: every text is embedded anew, as a new call's would be (for timing)."
+    token = _RUN_VECTORS.set(None)
+    try: yield
+    finally: _RUN_VECTORS.reset(token)
 
 # %% ../nbs/04_cluster.ipynb #9ca28ceb
 def part_embeddings(requests: list[dict], model, progress: bool = False, templates: Templates | None = None) -> dict:
@@ -516,6 +564,7 @@ class ClusterConfig:
         return {"instruction": self.w_instruction, "tools": self.w_tools, "user": self.w_user}
 
 # %% ../nbs/04_cluster.ipynb #4b1a02a9
+@reuses_vectors(write=True)
 def run_cluster(run_dir, cfg: ClusterConfig | None = None, embedder=None, progress: bool = False, **overrides) -> dict:
     "Cluster `curated.parquet` of `run_dir` into task types, apply its review; write clusters, cards, space, templates."
     cfg = replace(cfg or ClusterConfig(), **overrides)

@@ -13,7 +13,7 @@ from .models import prompt_text, render_messages
 from .formats import specialist_prompts, target_text
 from .finetune import eval_sizes
 from .router import Router, parted_calls, reason_kind, validate
-from .cluster import task_parts
+from .cluster import reuses_vectors, task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
 from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, score_output
@@ -568,6 +568,7 @@ class EvaluateConfig:
                 "llm_usd_out": self.llm_usd_per_1m_out, "slm_usd_per_hour": self.slm_usd_per_hour}
 
 # %% ../nbs/08_evaluate.ipynb #039482fe
+@reuses_vectors()
 def run_evaluate(run_dir, cfg: EvaluateConfig | None = None, progress: bool = False, **overrides) -> dict:
     "Replay the held-out test calls through the router; write metrics, predictions, plots and the report."
     cfg = replace(cfg or EvaluateConfig(), **overrides)

@@ -12,6 +12,7 @@ import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
 from .models import (fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages)
+from .cluster import reuses_vectors
 from .formats import (ShotBank, constraints_of, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
 from .select import HEAD, parted_calls, score_output, split_of
@@ -542,6 +543,7 @@ class PlanConfig:
     eval_base: bool = False       # also score the base model (False: S4's zero-shot score stands for it)
 
 # %% ../nbs/06_finetune.ipynb #1f2edd83
+@reuses_vectors()
 def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clusters=None, progress: bool = False,
                  **overrides) -> dict:
     "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."

@@ -26,7 +26,8 @@ class Stage:
 
 STAGES = (Stage("ingest", "00_schema.ipynb", ("calls.parquet", "quarantine.parquet")),
           Stage("curate", "03_curate.ipynb", ("curated.parquet", "curation.json")),
-          Stage("cluster", "04_cluster.ipynb", ("clusters.parquet", "clusters.json", "cluster_space.npz")),
+          Stage("cluster", "04_cluster.ipynb",
+                ("clusters.parquet", "clusters.json", "cluster_space.npz", "embeddings.parquet")),
           Stage("select", "05_select.ipynb", ("selection.json", "heads")),
           Stage("finetune", "06_finetune.ipynb", ("adapters",)),
           Stage("router", "07_router.ipynb", ("router",)),

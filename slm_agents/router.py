@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from tqdm.auto import tqdm
-from .cluster import PARTS, Templates, embed_texts, load_embedder, load_templates, task_parts
+from .cluster import (PARTS, Templates, embed_texts, fresh_vectors, load_templates, reuses_vectors,
+                                task_parts)
 from .export import load_specialist
 from .finetune import eval_sizes
 from .models import generate_scored
@@ -387,6 +388,7 @@ def _has_specialist(run_dir: Path, cid: str, e: dict) -> bool:
     done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
     return (done / "head.json").exists() or (done / "train_config.json").exists()
 
+@reuses_vectors()
 def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False, **overrides) -> dict:
     "Fit the cluster classifiers, calibrate each specialist, write `router/`."
     cfg = replace(cfg or RouterConfig(), **overrides)
@@ -691,8 +693,8 @@ def feedback_calls(store, only_fallbacks: bool = True) -> pl.DataFrame:
 def decision_latency(router: Router, requests: list[dict], repeat: int = 1) -> dict:
     "p50/p99 ms of `decide` plus the answer checks, one call at a time, user turns never cached (generation excluded)."
     ms = []
-    for _ in range(repeat):
-        for q in requests:
+    with fresh_vectors():
+        for q in [q for _ in range(repeat) for q in requests]:
             if hasattr(router.classifier, "forget"): router.classifier.forget(task_parts(q)["user"])
             d = router.decide(q)
             if d.route == "slm": router.accept(d, q, "x", 1.0)

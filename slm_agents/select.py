@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
 import numpy as np, polars as pl
-from .cluster import task_parts
+from .cluster import reuses_vectors
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
 from .formats import (MAX_NEW, _last_user, calls_match, constraints_of, few_shot_messages, is_tool_answer,
                                 most_calls, nearest, parse_tool_calls, target_text)
@@ -619,6 +619,7 @@ class SelectConfig:
     constrain: bool = True         # answers decoded within their schema
 
 # %% ../nbs/05_select.ipynb #82fca98d
+@reuses_vectors()
 def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overrides) -> dict:
     "Per trainable cluster: a label head where it fits, else every decoder's zero/few-shot baseline; `selection.json`."
     cfg = replace(cfg or SelectConfig(), **overrides)

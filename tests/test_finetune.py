@@ -27,7 +27,7 @@ def test_loss_is_on_the_answer_only_and_prompt_is_cut_first():
     kept = [t for t, l in zip(ex["input_ids"], ex["labels"]) if l != -100]
     assert tok.decode(kept) == "card_arrival" + tok.eos_token
 
-def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
+def test_adapter_trains_saves_and_reloads(tmp_path, intents):
     cfg = TrainConfig(steps=12, batch_size=8, max_length=96, lr=1e-3, shots=0, target_modules=("q_proj", "k_proj", "v_proj", "o_proj"))
     info = fit_adapter("smollm2-135m-instruct", intents[:64], tmp_path / "a", cfg)
     import importlib.util, torch
@@ -38,11 +38,8 @@ def test_adapter_trains_saves_and_reloads_merged(tmp_path, intents):
     assert info["prune_rule"]["system"] and info["tokens_per_example"] < 60          # the 77-label prompt is gone
     assert {"adapter_config.json", "adapter_model.safetensors", "train_config.json", "loss.png"} <= {p.name for p in (tmp_path / "a").iterdir()}
     qs = [json.loads(r["request"]) for r in intents[100:104]]
-    m1, t1, _ = load_adapter(tmp_path / "a"); m2, t2, _ = load_adapter(tmp_path / "a", merge=True)
-    from slm_agents.models import generate
-    prompts = specialist_prompts(t1, qs, info["prune_rule"])
-    assert generate(m1, t1, prompts, 16, bf16=False) == generate(m2, t2, prompts, 16, bf16=False)   # merging keeps the answers (fp32)
-    q = quality(answer(m2, t2, qs, "label", info["prune_rule"]), intents[100:104], "label")
+    m1, t1, _ = load_adapter(tmp_path / "a")             # a merged copy answers the same: 06a_export's tour checks it
+    q = quality(answer(m1, t1, qs, "label", info["prune_rule"]), intents[100:104], "label")
     assert q["n"] == 4 and 0 <= q["score"] <= 1
 
 def test_retrieved_examples_are_saved_and_shown_nearest_first(tmp_path, intents):
