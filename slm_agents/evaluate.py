@@ -12,11 +12,11 @@ import numpy as np, polars as pl
 from .models import prompt_text, render_messages
 from .formats import specialist_prompts, target_text
 from .finetune import eval_sizes
-from .router import Router, parted_calls, reason_kind, validate
+from .router import Router, parted_calls, read_router_config, reason_kind, validate
 from .cluster import reuses_vectors, task_parts
 from .review import Review, check_final, read_review, review_rows
 from .models import REGISTRY
-from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, score_output
+from .select import HEAD, free_text_metric, HEAD_PARAMS_M, LabelHead, llm_score, read_selection, score_output
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _ntok(tok, texts) -> list[int]:
 # %% ../nbs/08_evaluate.ipynb #a3173be3
 def _slm_in(router: Router, tok, cid: int, request: dict) -> int:
     "Input tokens of a specialist's prompt: the pruned prompt with its examples, or a head's user turn."
-    e = router.config["clusters"][str(cid)]
+    e = router.config["clusters"][cid]
     if e.get("kind") == LabelHead.kind:
         return _ntok(tok, [task_parts(request)["user"]])[0]
     bank = router.specialist(cid)[2]
@@ -71,7 +71,7 @@ def replay(
     for r, q, rt in zip(rows, reqs, routed):
         d, text, conf = rt.decision, rt.text, rt.confidence
         fmt = formats.get(r["cluster"], "free_text")
-        e = router.config["clusters"].get(str(d.cluster), {})
+        e = router.config["clusters"].get(d.cluster, {})
         attempted = d.answer_confidence is not None          # the router asked, then checked, its answer
         labels = set(e["labels"]) if e.get("labels") else None
         out.append(
@@ -199,11 +199,12 @@ def break_even(train_seconds: float, llm_usd_per_call: float, routed_usd_per_cal
             "saving_usd_per_call": round(saving, 8), "break_even_calls": calls}
 
 # %% ../nbs/08_evaluate.ipynb #d27013e1
-def training_seconds(run_dir) -> dict[str, float]:
+def training_seconds(run_dir) -> dict[int, float]:
     "Seconds spent making each cluster's specialist: LoRA training (`finetune.json`) or a head's fit (`selection.json`)."
     run_dir = Path(run_dir)
-    out = {cid: e["train"]["seconds"] for cid, e in _json(run_dir, "finetune.json", {}).items()}
-    for cid, e in _json(run_dir, "selection.json", {}).items():
+    out = {int(cid): e["train"]["seconds"] for cid, e in _json(run_dir, "finetune.json", {}).items()}
+    sel = read_selection(run_dir) if (run_dir / "selection.json").exists() else {}
+    for cid, e in sel.items():
         fitted = ((e.get("baselines") or {}).get(HEAD) or {}).get("fitted") or {}
         if e.get("model") == HEAD and "fit_seconds" in fitted: out[cid] = fitted["fit_seconds"]
     return out
@@ -218,7 +219,7 @@ def cluster_break_even(run_dir, p: pl.DataFrame, llm_usd_in: float = 2.5, llm_us
         slm
     ).otherwise(0.0)
     per = p.group_by("cluster").agg(llm.mean().alias("llm"), routed.mean().alias("routed"))
-    per = {str(r["cluster"]): r for r in per.iter_rows(named=True)}
+    per = {r["cluster"]: r for r in per.iter_rows(named=True)}
     out = {}
     for cid, secs in training_seconds(run_dir).items():
         if cid in per:
@@ -294,8 +295,8 @@ def _count(path) -> int | None:
 def cluster_metrics(p: pl.DataFrame, rc: dict) -> dict:
     "Per cluster of the router: its route and reason, the replay numbers and APGR."
     per = {}
-    for cid, e in sorted(rc["clusters"].items(), key=lambda kv: int(kv[0])):
-        sub = p.filter(pl.col("cluster") == int(cid))
+    for cid, e in sorted(rc["clusters"].items()):
+        sub = p.filter(pl.col("cluster") == cid)
         head = {"route": e["route"], "model": e.get("model"), "reason": e["reason"], "format": e.get("format")}
         curve = sweep(sub, min_cluster_confidence=rc["min_cluster_confidence"])
         per[cid] = head | summarise(sub) | {"apgr": apgr(sub, curve)}
@@ -307,16 +308,16 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
     "The run's `metrics.json` numbers from replayed calls `p` and the run's stage outputs."
     run_dir = Path(run_dir)
     cl = json.loads((run_dir / "clusters.json").read_text())
-    rc = json.loads((run_dir / "router" / "router.json").read_text())
+    rc = read_router_config(run_dir)
     cur = _json(run_dir, "curation.json", {})
     n_calls, n_quar = _count(run_dir / "calls.parquet"), _count(run_dir / "quarantine.parquet") or 0
     n_ingested = n_calls if n_calls is not None else cl["n_calls"]
-    sizes = {str(c["cluster"]): c["size"] for c in cl["cards"]}
+    sizes = {c["cluster"]: c["size"] for c in cl["cards"]}
     per = cluster_metrics(p, rc)
     review = review or Review()
     for cid, e in per.items():
         e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
-        e["name"] = review.rename.get(int(cid))
+        e["name"] = review.rename.get(cid)
     sc = cl.get("scores_vs_task") or {}
     clustering = {
         "n_clusters": cl["n_clusters"],

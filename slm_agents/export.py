@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 from .formats import ShotBank
 from .finetune import answer, load_adapter
 from .models import REGISTRY, _gguf, cache_dir, check_sha256, file_sha256, load_tokenizer, materialise
+from .select import read_selection
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ def held_out(run_dir, cluster: int, n: int) -> tuple[list[dict], str]:
     "(up to `n` of the cluster's test calls, the ones S6 evaluates on, as requests; its answer format)."
     import polars as pl
     from slm_agents.evaluate import test_calls
-    fmt = json.loads((Path(run_dir) / "selection.json").read_text())[str(cluster)]["format"]
+    fmt = read_selection(run_dir)[int(cluster)]["format"]
     rows = test_calls(run_dir, n).filter(pl.col("cluster") == int(cluster))
     return [json.loads(q) for q in rows["request"]], fmt
 

@@ -15,7 +15,7 @@ from .models import (fit_messages, generate, load, load_tokenizer, materialise, 
 from .cluster import reuses_vectors
 from .formats import (ShotBank, constraints_of, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
-from .select import HEAD, parted_calls, score_output, split_of
+from .select import HEAD, parted_calls, read_selection, score_output, split_of
 
 log = logging.getLogger(__name__)
 
@@ -391,14 +391,14 @@ def later_calls(n_held: int, n_eval: int, n_val: int, n_test: int) -> int:
 def plan_items(run_dir) -> list[PlanItem]:
     "A plan item per cluster S4 routed to an SLM, valued by expected savings."
     run_dir = Path(run_dir)
-    sel = json.loads((run_dir / "selection.json").read_text())
-    cards = {str(c["cluster"]): c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
+    sel = read_selection(run_dir)
+    cards = {c["cluster"]: c for c in json.loads((run_dir / "clusters.json").read_text())["cards"]}
     items = []
     for cid, e in sel.items():
         if e["route"] != "slm": continue
         card, q = cards[cid], expected_quality(e)
         tpc = card.get("tokens_per_call") or 1.0
-        it = PlanItem(int(cid), e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
+        it = PlanItem(cid, e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
                       round(card["share_calls"] * tpc * q, 4))
         if e["model"] == HEAD:
             it.status, it.reason = "fitted", "label head fitted by S4: no training steps"
@@ -419,7 +419,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
                   min_base: float = 0.2) -> dict:
     "The training plan (steps per cluster, what is left out and why); written to `plan.json`."
     run_dir, t0 = Path(run_dir), time.perf_counter()
-    sel = json.loads((run_dir / "selection.json").read_text())
+    sel = read_selection(run_dir)
     items, out = plan_items(run_dir), {"budget_minutes": budget, "steps": cfg.steps}
     heads = [it for it in items if it.status == "fitted"]
     items = [it for it in items if it.status != "fitted"]
@@ -432,7 +432,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
             it.seconds_per_step, it.load_s = round(probe.per_step, 3), round(probe.load, 1)
             later = later_calls(n_held.get(it.cluster, 0), n_eval, *sizes)
             loads = 3 * probe.load                       # finetune's score, router, evaluation each load it
-            e = sel[str(it.cluster)]
+            e = sel[it.cluster]
             it.overhead_s = round(_gen_seconds(e, True) * later + loads, 1)
             it.overhead_base_s = round(_gen_seconds(e, False) * later + loads, 1)
             it.overhead_train_s = it.overhead_s
@@ -446,12 +446,12 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
     return out
 
 # %% ../nbs/06_finetune.ipynb #1dedea22
-def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict], info: dict, bases: dict | None):
+def score_adapter(run_dir, cid: int, e: dict, train: list[dict], test: list[dict], info: dict, bases: dict | None):
     "Base and fine-tuned quality on held-out calls; the base from S4's zero-shot score unless `bases` (a model cache)."
     labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
     qs = [json.loads(x["request"]) for x in test]
     cons = constraints_of(e, qs, labels)
-    ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / cid, merge=True)
+    ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / str(cid), merge=True)
     if bases is not None:
         if e["model"] not in bases: bases[e["model"]] = load(e["model"])   # one base model per candidate
         base = quality(answer(*bases[e["model"]], qs, e["format"], constraints=cons), test, e["format"], labels)
@@ -459,7 +459,7 @@ def score_adapter(run_dir, cid: str, e: dict, train: list[dict], test: list[dict
         zero = e["baselines"][e["model"]]["zero_shot"]
         base = {"score": zero["score"], "valid": zero["valid"], "n": e["n_eval"], "from": "select"}
     t0 = time.perf_counter()
-    outs = adapter_answer(Path(run_dir) / "adapters" / cid, ft_m, ft_t, ft_info, qs, e["format"], constraints=cons)
+    outs = adapter_answer(Path(run_dir) / "adapters" / str(cid), ft_m, ft_t, ft_info, qs, e["format"], constraints=cons)
     per_answer = round((time.perf_counter() - t0) / max(1, len(qs)), 3)
     return {"model": e["model"], "format": e["format"], "train": info, "base": base,
             "finetuned": quality(outs, test, e["format"], labels), "seconds_per_answer": per_answer}
@@ -493,7 +493,8 @@ def _clear(run_dir: Path, clusters=None):
 def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: list[dict], cfg: TrainConfig,
                   progress: bool = False, bases: dict | None = None) -> dict:
     "Train (or save untrained) the specialist the plan item `it` says, score it on `test`, time its answers."
-    cid, adir = str(it["cluster"]), run_dir / "adapters" / str(it["cluster"])
+    cid = it["cluster"]
+    adir = run_dir / "adapters" / str(cid)
     _clear(run_dir, {it["cluster"]})
     if it["status"] == "base":
         info = write_base(e["model"], train, adir, cfg, base_shots(e))
@@ -506,7 +507,7 @@ def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: lis
 def time_left(run_dir, budget: float, started: float, reserve: float, out: dict, n_held: dict, load_s: dict) -> float:
     "Seconds of the budget left for more training: less the stages so far, this one, the reserve, and later answers."
     sizes = _later_sizes(run_dir)
-    later = sum(r["seconds_per_answer"] * later_calls(n_held.get(int(c), 0), 0, *sizes) + 2 * load_s.get(int(c), 0)
+    later = sum(r["seconds_per_answer"] * later_calls(n_held.get(c, 0), 0, *sizes) + 2 * load_s.get(c, 0)
                 for c, r in out.items())                  # router and evaluation, at the measured speed
     return budget * 60 - spent_seconds(run_dir) - (time.perf_counter() - started) - reserve - later
 
@@ -549,7 +550,7 @@ def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clus
     "Plan, then train (or save untrained) and score a specialist for each planned cluster (or only those in `clusters`)."
     pc = replace(pcfg or PlanConfig(), **overrides)
     run_dir, started = Path(run_dir), time.perf_counter()
-    sel = json.loads((run_dir / "selection.json").read_text())
+    sel = read_selection(run_dir)
     by_cluster = _cluster_rows(run_dir)
     train_rows = {c: [x for x in r if split_of(x) == "train"][:pc.n_train_max] for c, r in by_cluster.items()}
     held = {c: [x for x in r if split_of(x) == "test"] for c, r in by_cluster.items()}
@@ -564,12 +565,12 @@ def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clus
         for it in todo:
             c = it["cluster"]
             test = held[c][:max(1, math.ceil(pc.n_eval * it["eval_scale"]))]
-            out[str(c)] = train_cluster(run_dir, it, sel[str(c)], train_rows[c], test, cfg, progress, bases)
+            out[c] = train_cluster(run_dir, it, sel[c], train_rows[c], test, cfg, progress, bases)
         if cfg.steps or pc.budget is None:
             break
         load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
         left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s)
-        again = [it for it in plan["clusters"] if wanted(it) and (str(it["cluster"]) not in out or it["status"] == "base")]
+        again = [it for it in plan["clusters"] if wanted(it) and (it["cluster"] not in out or it["status"] == "base")]
         todo = second_pass(again, left, pc.min_steps, pc.max_epochs, cfg.batch_size)
         (run_dir / "plan.json").write_text(json.dumps(plan, indent=1))
     (run_dir / "finetune.json").write_text(json.dumps(out, indent=1))
@@ -583,7 +584,7 @@ def learning_curve(
     import tempfile
 
     run_dir = Path(run_dir)
-    e = json.loads((run_dir / "selection.json").read_text())[str(cid)]
+    e = read_selection(run_dir)[cid]
     calls = parted_calls(run_dir).drop("part")
     rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
     train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
-from .router import Router, calibrate_cluster, heldout_part, specialist_answers, validate
+from .router import Router, calibrate_cluster, read_router_config, specialist_answers, validate
 from .formats import target_text
 from .select import HEAD, llm_score, parted_calls, score_output, split_of
 
@@ -178,7 +178,7 @@ def judge(run_dir, cid: int, entry: dict, rows: list[dict]) -> dict:
         return {"served": 0.0, "retention": 1.0, "n": len(rows)}
     reqs = [json.loads(r["request"]) for r in rows]
     labels = set(entry["labels"]) if entry.get("labels") else None
-    _, outs = specialist_answers(run_dir, str(cid), entry["model"], entry["format"], reqs)
+    _, outs = specialist_answers(run_dir, cid, entry["model"], entry["format"], reqs)
     routed, llm, served = [], [], 0
     for r, q, (text, conf) in zip(rows, reqs, outs):
         ok = conf >= entry["threshold"] and validate(entry["format"], text, q, labels) is None
@@ -250,7 +250,7 @@ def recalibrate(run_dir, cid: int, entry: dict, val: list[dict], cfg: IterateCon
     cal = pl.read_parquet(Path(run_dir) / "router" / "calibration.parquet").filter(pl.col("cluster") == cid)
     labels = set(entry["labels"]) if entry.get("labels") else None
     reqs = [json.loads(r["request"]) for r in val]
-    _, outs = specialist_answers(run_dir, str(cid), entry["model"], entry["format"], reqs)
+    _, outs = specialist_answers(run_dir, cid, entry["model"], entry["format"], reqs)
     rows = cal.to_dicts() + _judged(entry["format"], outs, val, labels, "new")
     col = lambda k: [r[k] for r in rows]
     c = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), cfg.target, cfg.min_accepted)
@@ -288,7 +288,7 @@ def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: 
     if what == "keep":
         return (_served_entry(old, "kept; recalibrated on new calls") if old else entry), {"old": j_old}
     model = fit_replacement(run_dir / "candidates", cid, entry, rows, cfg, progress)
-    new, _ = calibrate_cluster(run_dir / "candidates", str(cid), rows, val, entry["format"], len(val), cfg.target,
+    new, _ = calibrate_cluster(run_dir / "candidates", cid, rows, val, entry["format"], len(val), cfg.target,
                                cfg.min_accepted, cfg.batch_size, model=model)
     j_new = judge(run_dir / "candidates", cid, new, test)
     result = choose(j_old, j_new, cfg.target)
@@ -331,22 +331,21 @@ def run_iterate(previous_run, new_logs, run_dir, cfg: IterateConfig | None = Non
 def _update(run_dir: Path, prev: Path, placed: pl.DataFrame, before: dict, now: dict, cfg: IterateConfig,
             progress: bool) -> dict:
     "Retrain, recalibrate or keep each cluster; write the router; what happened per cluster."
-    rc = json.loads((run_dir / "router" / "router.json").read_text())
+    rc = read_router_config(run_dir)
     known = placed.filter(~pl.col("ood") & ~pl.col("unseen"))          # a new call site teaches no old specialist
     train = _by_cluster(known.filter(pl.col("part") == "train"))
     val = _by_cluster(known.filter(pl.col("part") == "val"))
     test = _by_cluster(placed.filter(pl.col("part") == "test"))
     earlier, outcome = _train_rows(prev), {}
-    for cid_s, entry in tqdm(sorted(rc["clusters"].items(), key=lambda kv: int(kv[0])), disable=not progress):
-        cid = int(cid_s)
+    for cid, entry in tqdm(sorted(rc["clusters"].items()), disable=not progress):
         rows = earlier.get(cid, []) + train.get(cid, [])
         what, why = verdict(cid, entry, before, now, len(rows), cfg) if cid >= 0 else ("llm", entry["reason"])
-        outcome[cid_s] = {"verdict": what, "why": why}
+        outcome[cid] = {"verdict": what, "why": why}
         if what != "llm":
             n = None if entry.get("format") == "label" else cfg.n_replay      # a decoder answers slowly
             v, t = val.get(cid, [])[:n], test.get(cid, [])[:n]
-            rc["clusters"][cid_s], rec = update_cluster(run_dir, cid, entry, rows, v, t, what, cfg, progress)
-            outcome[cid_s] |= rec
+            rc["clusters"][cid], rec = update_cluster(run_dir, cid, entry, rows, v, t, what, cfg, progress)
+            outcome[cid] |= rec
     (run_dir / "router" / "router.json").write_text(json.dumps(rc, indent=1, ensure_ascii=False))
     shutil.rmtree(run_dir / "candidates", ignore_errors=True)
     return outcome

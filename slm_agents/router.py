@@ -17,7 +17,7 @@ from .models import generate_scored
 from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, parse_tool_calls, specialist_prompts,
                                 target_text)
 from .select import (HEAD, LabelHead, _softmax, calibrate, grounding, heldout_part, llm_score, load_crossfit,
-                               parted_calls, score_output, shared_embedder, split_of)
+                               int_keys, parted_calls, read_selection, score_output, shared_embedder, split_of)
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CHAT_FIELDS', 'REASON_KINDS', 'LiteClassifier', 'EmbeddingClassifier', 'load_space', 'save_classifier',
            'load_classifier', 'sample_run', 'fit_classifiers', 'classifier_report', 'choose_classifier', 'validate',
            'confident', 'specialist_answers', 'calibrate_cluster', 'RouterConfig', 'run_router', 'LLMUnavailable',
-           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'inside', 'as_completion', 'Routed',
-           'feedback_calls', 'decision_latency']
+           'unknown_fields', 'LLMClient', 'reason_kind', 'Decision', 'Router', 'read_router_config', 'inside',
+           'as_completion', 'Routed', 'feedback_calls', 'decision_latency']
 
 # %% ../nbs/07_router.ipynb #f0ee28d2
 def _part_texts(request: dict, templates: Templates | None = None) -> dict:
@@ -309,14 +309,14 @@ def confident(fmt: str, requests: list[dict], outs: list[tuple[str, float]]) -> 
     return list(zip([o for o, _ in outs], grounding([o for o, _ in outs], requests)))
 
 # %% ../nbs/07_router.ipynb #05712fc7
-def specialist_answers(run_dir, cid: str, model: str, fmt: str, requests: list[dict], batch_size=8,
+def specialist_answers(run_dir, cid: int, model: str, fmt: str, requests: list[dict], batch_size=8,
                        progress=False, constraints: list | None = None) -> tuple[dict, list[tuple[str, float]]]:
     "(how the router serves cluster `cid`'s specialist, its (answer, confidence) for each request)."
     if model == HEAD:
-        head = LabelHead.load(Path(run_dir) / "heads" / cid)
+        head = LabelHead.load(Path(run_dir) / "heads" / str(cid))
         serve = {"adapter": f"heads/{cid}", "kind": LabelHead.kind, "model": HEAD}
         return serve | {"prune_rule": None, "context_tokens": None}, head.answer(requests)
-    adir = Path(run_dir) / "adapters" / cid
+    adir = Path(run_dir) / "adapters" / str(cid)
     m, tok, info = load_specialist(adir)
     window = info["config"].get("context_tokens")
     prompts = specialist_prompts(tok, requests, info["prune_rule"], ShotBank.load(adir), window)
@@ -334,7 +334,7 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
             for x, (o, c), q in zip(rows, outs, reqs)]
 
 # %% ../nbs/07_router.ipynb #f92ccc33
-def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
+def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
                       shape: dict | None = None) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
@@ -349,14 +349,14 @@ def calibrate_cluster(run_dir, cid: str, rows: list[dict], val: list[dict], fmt:
     serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress, cons)
     judged = _judged(fmt, outs, val, lset, "val")
     if model == HEAD:                                    # out-of-fold answers to the training calls, written by S4
-        judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / cid, rows), lset, "crossfit")
+        judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / str(cid), rows), lset, "crossfit")
     col = lambda k, part=None: [j[k] for j in judged if part in (None, j["part"])]
     cal = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), target, min_accepted)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
     cal |= {"n_val": len(val), "n_crossfit": len(judged) - len(val), "valid": mean(col("valid", "val")),
             "slm_quality": mean(col("slm", "val")), "llm_quality": mean(col("llm", "val"))}
     entry = serve | shape | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
-    return entry, [{"cluster": int(cid)} | j for j in judged]
+    return entry, [{"cluster": cid} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #fbc70423
 def _verdict(entry: dict, target: float) -> dict:
@@ -383,9 +383,9 @@ class RouterConfig:
     batch_size: int = 8                  # calls generated together
 
 # %% ../nbs/07_router.ipynb #a88c29f0
-def _has_specialist(run_dir: Path, cid: str, e: dict) -> bool:
+def _has_specialist(run_dir: Path, cid: int, e: dict) -> bool:
     "Whether finetune (or S4, for a label head) left a specialist for cluster `cid`: a head, an adapter or a base."
-    done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / cid
+    done = run_dir / ("heads" if e["model"] == HEAD else "adapters") / str(cid)
     return (done / "head.json").exists() or (done / "train_config.json").exists()
 
 @reuses_vectors()
@@ -400,16 +400,16 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
     rep = classifier_report(clfs, calls)
     for name, clf in clfs.items():
         save_classifier(clf, out / f"classifier_{name}.npz")
-    sel, clusters, cal_rows = json.loads((run_dir / "selection.json").read_text()), {}, []
+    sel, clusters, cal_rows = read_selection(run_dir), {}, []
     sizes = eval_sizes(run_dir, cfg.n_val)                   # fewer validation calls where the plan had to save time
-    for cid, e in tqdm(sorted(sel.items(), key=lambda kv: int(kv[0])), desc="calibrate", disable=not progress):
+    for cid, e in tqdm(sorted(sel.items()), desc="calibrate", disable=not progress):
         if e["route"] != "slm" or not _has_specialist(run_dir, cid, e):
             why = e["reason"] if e["route"] != "slm" else "no adapter trained"
             clusters[cid] = {"route": "llm", "reason": why, "format": e["format"]}
             continue
-        rows = calls.filter(pl.col("cluster") == int(cid)).sort("call_id")
+        rows = calls.filter(pl.col("cluster") == cid).sort("call_id")
         train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
-        n = len(val) if e["model"] == HEAD else sizes.get(int(cid), cfg.n_val)   # a head answers every one cheaply
+        n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
         shape = {k: e.get(k) for k in ("constrained", "max_calls")}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
                                        cfg.batch_size, progress, e["model"], shape)
@@ -498,20 +498,15 @@ class Router:
     def __init__(
         self, run_dir, config: dict, classifier, llm: LLMClient | None = None, store=None, agent: str = "router"
     ):
-        self.run_dir, self.config, self.classifier, self.store, self.agent = (
-            Path(run_dir),
-            config,
-            classifier,
-            store,
-            agent,
-        )
+        self.run_dir, self.classifier, self.store, self.agent = Path(run_dir), classifier, store, agent
+        self.config = config | {"clusters": int_keys(config["clusters"])}      # JSON keys are strings
         self.llm, self._models = llm or LLMClient(), {}
     @classmethod
     def load(
         cls, run_dir, llm: LLMClient | None = None, store=None, classifier: str | None = None, agent: str = "router"
     ):
         run_dir = Path(run_dir)
-        cfg = json.loads((run_dir / "router" / "router.json").read_text())
+        cfg = read_router_config(run_dir)
         path = run_dir / "router" / f"classifier_{classifier or cfg['classifier']}.npz"
         if not path.exists() and path.with_suffix(".joblib").exists():
             raise ValueError(f"{path.with_suffix('.joblib')} is a pickle from an older version and is not loaded; "
@@ -522,13 +517,19 @@ class Router:
         on = [c for c, e in self.config["clusters"].items() if e["route"] == "slm"]
         return f"Router({str(self.run_dir)!r}, classifier={self.classifier.kind!r}, specialists for clusters {on})"
 
+# %% ../nbs/07_router.ipynb #01e9afaf
+def read_router_config(run_dir) -> dict:
+    "The router stage's `router/router.json`, its clusters by integer cluster id."
+    cfg = json.loads((Path(run_dir) / "router" / "router.json").read_text())
+    return cfg | {"clusters": int_keys(cfg["clusters"])}
+
 # %% ../nbs/07_router.ipynb #82f74daa
 def _decide(self: Router, request: dict) -> Decision:
     "Cluster, confidence and whether a specialist may answer (no generation)."
     t0 = time.perf_counter()
     cls, conf = self.classifier.predict([request])
     cid, conf = int(cls[0]), float(conf[0])
-    e = self.config["clusters"].get(str(cid), {"route": "llm", "reason": "unknown cluster"})
+    e = self.config["clusters"].get(cid, {"route": "llm", "reason": "unknown cluster"})
     if conf < self.config["min_cluster_confidence"]:
         route, why = "llm", f"cluster confidence {conf:.2f} below {self.config['min_cluster_confidence']}"
     elif e["route"] != "slm": route, why = "llm", f"cluster {cid} stays on the LLM: {e['reason']}"
@@ -547,7 +548,7 @@ def inside(run_dir, rel: str) -> Path:
 # %% ../nbs/07_router.ipynb #ab703f9c
 def _specialist(self: Router, cid: int):
     "(model, tokenizer, shot bank) of cluster `cid`'s specialist; (head, None, None) for a label head."
-    e = self.config["clusters"][str(cid)]
+    e = self.config["clusters"][cid]
     if cid not in self._models and e.get("kind") == LabelHead.kind:
         self._models[cid] = (LabelHead.load(inside(self.run_dir, e["adapter"])), None, None)
     if cid not in self._models:
@@ -559,7 +560,7 @@ def _specialist(self: Router, cid: int):
 # %% ../nbs/07_router.ipynb #3fa46581
 def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -> list[tuple[str, float]]:
     "The specialist's (answer, confidence) for each request, on the prompt it was trained on (pruned, with its retrieved examples)."
-    e = self.config["clusters"][str(cid)]
+    e = self.config["clusters"][cid]
     model, tok, bank = self.specialist(cid)
     if e.get("kind") == LabelHead.kind:
         return model.answer(requests)
@@ -572,7 +573,7 @@ def _answer(self: Router, cid: int, requests: list[dict], batch_size: int = 8) -
 def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) -> Decision:
     "The decision after checking the specialist's answer: still 'slm', or 'llm' with the reason."
     t0 = time.perf_counter()
-    e = self.config["clusters"][str(d.cluster)]
+    e = self.config["clusters"][d.cluster]
     why = validate(e["format"], text, request, set(e["labels"]) if e.get("labels") else None)
     if why: d.route, d.reason = "llm", f"invalid answer: {why}"
     elif conf < e["threshold"]: d.route, d.reason = "llm", f"answer confidence {conf:.2f} below {e['threshold']:.2f}"
@@ -583,7 +584,7 @@ def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) ->
 # %% ../nbs/07_router.ipynb #9c340900
 def _completion_of(self: Router, cid: int, text: str) -> dict:
     "The specialist's answer as a chat.completion, with its completion tokens counted."
-    e, tok = self.config["clusters"][str(cid)], self.specialist(cid)[1]
+    e, tok = self.config["clusters"][cid], self.specialist(cid)[1]
     n = 0 if tok is None else len(tok(text, add_special_tokens=False)["input_ids"])      # a head generates no tokens
     return as_completion(text, e["format"], f"slm:{e['model']}/cluster-{cid}", completion_tokens=n)
 Router.specialist, Router.answer, Router.accept, Router.completion = _specialist, _answer, _accept, _completion_of
@@ -631,7 +632,7 @@ class Routed:
 def _asks(self: Router, d: Decision, answer_all: bool) -> bool:
     "Whether the specialist of `d.cluster` answers this call (`answer_all`: also where the call falls back)."
     if d.route == "slm": return True
-    return answer_all and bool(self.config["clusters"].get(str(d.cluster), {}).get("adapter"))
+    return answer_all and bool(self.config["clusters"].get(d.cluster, {}).get("adapter"))
 
 # %% ../nbs/07_router.ipynb #73bffb81
 def _serve(self: Router, requests: list[dict], decisions: list[Decision] | None = None, batch_size: int = 8,

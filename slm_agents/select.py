@@ -27,8 +27,8 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'HEAD', 'HEAD_PARAMS_M', 'OT
            'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding',
            'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
            'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit',
-           'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots', 'SelectConfig', 'run_select',
-           'selection_table']
+           'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots', 'SelectConfig', 'run_select', 'int_keys',
+           'read_selection', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #cca307f9
 class _UnderscoreModels(dict):
@@ -650,7 +650,7 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         entry |= {"n_train": len(train), "n_eval": len(test)}
         kept = _kept_on_llm(cid, fmt, len(train), len(test), review, cfg.min_train, cfg.formats)
         if kept is not None:
-            out[str(cid)] = entry | {"route": "llm", "model": None} | kept
+            out[cid] = entry | {"route": "llm", "model": None} | kept
             continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
         tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), cfg.shots)
@@ -668,7 +668,7 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
                 save_crossfit(head.save(run_dir / "heads" / str(cid)), train, oof)
                 why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(heldout)} held-out calls at "
                        f"{cfg.target:.0%} of the LLM's quality (bar {cfg.min_head_coverage:.0%}); decoders not measured")
-                out[str(cid)] = entry | {"route": "slm", "model": HEAD, "reason": why}
+                out[cid] = entry | {"route": "slm", "model": HEAD, "reason": why}
                 continue
         cons = constraints_of(entry, [json.loads(r["request"]) for r in test], labels)
         for spec in specs:
@@ -682,10 +682,19 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         if left is not None: left = max(0.0, left - (time.perf_counter() - t0))
         name, why = choose_decoder(entry["baselines"], cfg.min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
-        out[str(cid)] = entry
-    out = {str(c): out[str(c)] for c in sorted(cards)}
-    (run_dir / "selection.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))
+        out[cid] = entry
+    out = {c: out[c] for c in sorted(cards)}
+    (run_dir / "selection.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))   # JSON keys: "0", "1", …
     return out
+
+# %% ../nbs/05_select.ipynb #6259181e
+def int_keys(d: dict) -> dict:
+    "A JSON object keyed by cluster id, with its keys as the integers they are."
+    return {int(k): v for k, v in d.items()}
+
+def read_selection(run_dir) -> dict[int, dict]:
+    "S4's `selection.json`: each cluster's format, route, model and reason, by integer cluster id."
+    return int_keys(json.loads((Path(run_dir) / "selection.json").read_text()))
 
 # %% ../nbs/05_select.ipynb #d5f4700a
 def _scores(b: dict) -> dict:

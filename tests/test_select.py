@@ -6,7 +6,7 @@ from slm_agents.datasets import agent_mix
 from slm_agents.models import ModelSpec, generate, load, materialise, prompt_text
 from slm_agents.schema import write_calls
 from slm_agents.formats import parse_tool_calls, target_text
-from slm_agents.select import bfcl_valid, run_select, score_output, selection_table
+from slm_agents.select import bfcl_valid, read_selection, run_select, score_output, selection_table
 
 def test_bfcl_checker_accepts_the_logged_gold_calls(data_dir):
     df = agent_mix(None, data_dir).filter(pl.col("task") == "tool_call")
@@ -35,7 +35,7 @@ def test_select_writes_a_route_and_reason_for_every_cluster(tmp_path, data_dir):
     write_calls(agent_mix(30, data_dir, seed=4), tmp_path / "curated.parquet")
     clusters = run_cluster(tmp_path)
     sel = run_select(tmp_path, candidates=("smollm2-135m-instruct",), n_eval=3, shots=1, min_train=15, min_valid=0.0, label_head=False, formats=("label",))
-    assert set(sel) == {str(c["cluster"]) for c in clusters["cards"]}
+    assert set(sel) == {c["cluster"] for c in clusters["cards"]}                 # integer cluster ids
     tried = [e for e in sel.values() if e["format"] == "label" and e["route"] == "slm"]
     assert tried, sel
     for e in sel.values():
@@ -43,7 +43,7 @@ def test_select_writes_a_route_and_reason_for_every_cluster(tmp_path, data_dir):
         if e["format"] != "label": assert e["route"] == "llm" and e["model"] is None
     for e in tried:
         assert e["model"] == "smollm2-135m-instruct" and 0 <= e["baselines"][e["model"]]["few_shot"]["score"] <= 1
-    assert json.loads((tmp_path / "selection.json").read_text()) == sel
+    assert read_selection(tmp_path) == sel                                       # the file's "0", "1", … read back as ids
     strict = run_select(tmp_path, n_eval=3, min_train=10_000)
     assert all(e["route"] == "llm" and e["reason"].startswith(("too few", "noise")) for e in strict.values())
     assert len(selection_table(strict)) == len(strict)
