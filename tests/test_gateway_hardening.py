@@ -6,7 +6,7 @@ import httpx, pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from slm_agents.capture import LoopbackLLM
 from slm_agents.gateway import BackgroundServer, CircuitBreaker, create_app, parse_keys
-from slm_agents.router import Decision, LLMClient, as_completion
+from slm_agents.router import Decision, LLMClient, Router, as_completion
 
 KEYS = parse_keys("agent-key,ops-key:admin")
 AUTH = {"Authorization": "Bearer agent-key"}
@@ -16,13 +16,14 @@ class StandIn:
     "A router that sends 'label me' to a specialist answering 'a' at once, and everything else to the LLM."
     def __init__(self, llm):
         self.llm = llm
-        self.config = {"clusters": {"0": {"route": "slm", "format": "label", "model": "stand-in", "adapter": "x"}}}
+        self.config = {"clusters": {0: {"route": "slm", "format": "label", "model": "stand-in", "adapter": "x"}}}
     def decide(self, req):
         slm = req["messages"][-1].get("content") == "label me"
         return Decision(0 if slm else -1, 1.0, "slm" if slm else "llm", "specialist" if slm else "cluster -1 stays on the LLM: noise")
     def answer(self, cid, reqs, batch_size=8): return [("a", 1.0)] * len(reqs)
     def accept(self, d, req, text, conf): return d
     def completion(self, cid, text): return as_completion(text, "label", "slm:stand-in/cluster-0")
+    serve = Router.serve                 # the one routing path, over the stand-in's decide/answer/accept
 
 def gateway(upstream, server=None, **kw):
     "The stand-in's gateway on loopback: `server` for uvicorn (`uvicorn_config`), `kw` for `create_app`."
