@@ -448,7 +448,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
 # %% ../nbs/06_finetune.ipynb #1dedea22
 def score_adapter(run_dir, cid: int, e: dict, train: list[dict], test: list[dict], info: dict, bases: dict | None):
     "Base and fine-tuned quality on held-out calls; the base from S4's zero-shot score unless `bases` (a model cache)."
-    labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
+    labels = set(e["labels"]) if e.get("labels") else None                # S4's label set
     qs = [json.loads(x["request"]) for x in test]
     cons = constraints_of(e, qs, labels)
     ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / str(cid), merge=True)
@@ -588,7 +588,7 @@ def learning_curve(
     calls = parted_calls(run_dir).drop("part")
     rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
     train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]
-    labels = {target_text(json.loads(x["response"])) for x in train} if e["format"] == "label" else None
+    labels = set(e["labels"]) if e.get("labels") else None
     out = []
     for n in tqdm(sizes, desc="learning curve", disable=not progress):
         d = Path(tempfile.mkdtemp()) / f"n{n}"

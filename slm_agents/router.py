@@ -336,9 +336,9 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
 # %% ../nbs/07_router.ipynb #f92ccc33
 def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
-                      shape: dict | None = None) -> tuple[dict, list[dict]]:
+                      shape: dict | None = None, labels: list | None = None) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
-    labels = _labels(rows) if fmt == "label" else None
+    labels = (labels or _labels(rows)) if fmt == "label" else None     # S4's set, else the training answers'
     lset = set(labels) if labels else None
     val = val[:n_val]
     reqs = [json.loads(x["request"]) for x in val]
@@ -412,7 +412,7 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
         n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
         shape = {k: e.get(k) for k in ("constrained", "max_calls")}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
-                                       cfg.batch_size, progress, e["model"], shape)
+                                       cfg.batch_size, progress, e["model"], shape, e.get("labels"))
         clusters[cid] = entry | _verdict(entry, cfg.target)
         cal_rows += per
     config = {"classifier": choose_classifier(rep), "classifiers": rep,

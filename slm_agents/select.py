@@ -653,6 +653,7 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
             out[cid] = entry | {"route": "llm", "model": None} | kept
             continue
         labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
+        entry["labels"] = sorted(labels) if labels else None     # the label set, stored once for every later stage
         tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), cfg.shots)
         entry["baselines"] = {}
         answers = [target_text(json.loads(r["response"])) for r in train]
