@@ -38,8 +38,15 @@ def pooled(model, tok, texts, max_length=64):
     return torch.nn.functional.normalize((h * a).sum(1) / a.sum(1), dim=-1)
 
 
-def schedule(opt, steps):
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps))
+def trainable(emb, n_out: int, lr: float, steps: int):
+    "(a copy of the embedder's encoder, a linear layer of `n_out` outputs, AdamW over both, warm-up then linear decay)."
+    torch.manual_seed(0)
+    m = copy.deepcopy(emb[0].auto_model)
+    W = torch.nn.Linear(m.config.hidden_size, n_out)
+    m.train()
+    opt = torch.optim.AdamW(list(m.parameters()) + list(W.parameters()), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1, (s + 1) / (0.1 * steps)) * max(0.0, 1 - s / steps))
+    return m, W, opt, sched
 
 
 def label_candidates(emb, Xtr, ytr, Xho, yho, epochs, lr=1e-4, bs=16, scale=20.0):
@@ -59,11 +66,8 @@ def label_candidates(emb, Xtr, ytr, Xho, yho, epochs, lr=1e-4, bs=16, scale=20.0
     idx = {n: i for i, n in enumerate(names)}
     X, Y = Xtr + [label_text(n) for n in names], [idx[y] for y in ytr] + list(range(len(names)))
     for ep in epochs:
-        torch.manual_seed(0)
-        m, W = copy.deepcopy(emb[0].auto_model), torch.nn.Linear(emb[0].auto_model.config.hidden_size, len(names))
-        m.train()
-        opt = torch.optim.AdamW(list(m.parameters()) + list(W.parameters()), lr=lr, weight_decay=0.01)
-        sched, t0 = schedule(opt, ep * -(-len(X) // bs)), time.perf_counter()
+        m, W, opt, sched = trainable(emb, len(names), lr, ep * -(-len(X) // bs))
+        t0 = time.perf_counter()
         for e in range(ep):
             perm = torch.randperm(len(X), generator=torch.Generator().manual_seed(e)).tolist()
             for i in range(0, len(X), bs):
@@ -104,11 +108,8 @@ def span_candidate(emb, Xtr, ytr, Xho, yho, epochs, lr=3e-4, o_weight=0.2, bs=16
     data = [encode(t, json.loads(y)) for t, y in zip(Xtr, ytr)]
     out = []
     for ep in epochs:
-        torch.manual_seed(0)
-        m, W = copy.deepcopy(emb[0].auto_model), torch.nn.Linear(emb[0].auto_model.config.hidden_size, len(tags))
-        m.train()
-        opt = torch.optim.AdamW(list(m.parameters()) + list(W.parameters()), lr=lr, weight_decay=0.01)
-        sched, t0 = schedule(opt, ep * -(-len(data) // bs)), time.perf_counter()
+        m, W, opt, sched = trainable(emb, len(tags), lr, ep * -(-len(data) // bs))
+        t0 = time.perf_counter()
         weight = torch.ones(len(tags))
         weight[0] = o_weight
         for e in range(ep):
