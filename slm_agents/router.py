@@ -653,7 +653,9 @@ def _serve_cluster(self: Router, cid: int, requests: list[dict], routed: list[Ro
     try: answers = self.answer(cid, requests, batch_size)
     except Exception as e:
         log.exception("specialist of cluster %s failed", cid)
-        for r in routed: r.decision.route, r.decision.reason = "llm", f"specialist error: {type(e).__name__}"
+        why = f"specialist error: {type(e).__name__}"
+        for r in routed:
+            if r.decision.route == "slm": r.decision.route, r.decision.reason = "llm", why
         return
     ms = (time.perf_counter() - t0) * 1000 / len(requests)
     for r, q, (text, conf) in zip(routed, requests, answers):
