@@ -130,10 +130,13 @@ def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = 
     import torch
     uniq = [t for t in dict.fromkeys(texts) if t.strip()]
     known = _RUN_VECTORS.get()
-    keys = {t: _vec_key(model, t, bf16) for t in uniq} if known is not None else {}
+    prefix = f"{_model_name(model)}\0{bf16}\0" if known is not None else ""
+    keys = {t: _vec_key(prefix, t) for t in uniq} if known is not None else {}
     todo = [t for t in uniq if keys.get(t) not in (known or {})]
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
-        vecs = model.encode(todo, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress) if todo else []
+    vecs = []
+    if todo:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16 and model.device.type == "cpu"):
+            vecs = model.encode(todo, batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress)
     found = dict(zip(todo, vecs))
     if known is not None:
         known.update({keys[t]: np.asarray(v, dtype=np.float32) for t, v in found.items()})
@@ -148,11 +151,14 @@ def embed_texts(model, texts: list[str], batch_size: int = 32, progress: bool = 
 VECTORS = "embeddings.parquet"
 _RUN_VECTORS: ContextVar[dict | None] = ContextVar("run_vectors", default=None)
 
-def _vec_key(model, text: str, bf16: bool) -> str:
-    "A text's key among a run's vectors: the embedding model's name, the precision and the text, hashed."
+def _model_name(model) -> str:
+    "The embedding model's folder or hub name (its class name where it has none)."
     auto = getattr(model[0], "auto_model", None) if hasattr(model, "__getitem__") else None
-    name = Path(str(getattr(getattr(auto, "config", None), "_name_or_path", type(model).__name__))).name
-    return hashlib.sha256(f"{name}\0{bf16}\0{text}".encode()).hexdigest()[:32]
+    return Path(str(getattr(getattr(auto, "config", None), "_name_or_path", type(model).__name__))).name
+
+def _vec_key(prefix: str, text: str) -> str:
+    "A text's key among a run's vectors: the model's name and the precision (`prefix`), and the text, hashed."
+    return hashlib.sha256((prefix + text).encode()).hexdigest()[:32]
 
 # %% ../nbs/04_cluster.ipynb #bc207517
 @contextmanager
