@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from tqdm.auto import tqdm
+from .cluster import VECTORS, reuses_vectors
 from .router import Router, calibrate_cluster, read_router_config, specialist_answers, validate
 from .formats import target_text
 from .select import HEAD, llm_score, parted_calls, score_output, split_of
@@ -203,7 +204,7 @@ def choose(old: dict | None, new: dict | None, target: float) -> str:
 
 # %% ../nbs/11_iterate.ipynb #ac7a0b84
 COPIED = ("router", "heads", "adapters", "curated.parquet", "clusters.parquet", "clusters.json", "cluster_space.npz",
-          "templates.json", "selection.json")
+          "templates.json", "selection.json", VECTORS)
 
 def _start(prev: Path, run_dir: Path):
     "The previous run's specialists, router and data, copied into `run_dir`."
@@ -307,6 +308,7 @@ def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: 
     return entry | {"route": "llm", "threshold": None, "reason": why}, rec
 
 # %% ../nbs/11_iterate.ipynb #de359ce2
+@reuses_vectors()                      # the previous run's vectors: its calls are not embedded again
 def run_iterate(previous_run, new_logs, run_dir, cfg: IterateConfig | None = None, key_file=None,
                 params: dict | None = None, progress: bool = False) -> dict:
     "One iteration: new calls placed, drift measured, what should change retrained; `drift.json`, `iteration.json`."

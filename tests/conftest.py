@@ -11,6 +11,13 @@ def data_dir():
     os.environ["SLM_AGENTS_DATA_DIR"] = d
     return d
 
+@pytest.hookimpl(tryfirst=True)                 # before pytest-xdist reads the groups
+def pytest_collection_modifyitems(items):
+    "Under pytest-xdist (`--dist loadgroup`): a module's tests share a worker, so do all tests on the shop run."
+    for item in items:
+        group = "shop" if "shop_run" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
 @pytest.fixture(scope="session")
 def shop_run(tmp_path_factory):
     "The whole pipeline on the made-up shop-assistant log, tiny profile, public datasets out of reach: (log, run dir, results)."

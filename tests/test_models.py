@@ -32,8 +32,9 @@ def test_constrained_tool_calls_name_only_offered_functions_and_parameters(data_
     from slm_agents.datasets import agent_mix
     from slm_agents.models import answer_constraint, generate_scored
     from slm_agents.formats import MAX_NEW
-    rows = [r for r in agent_mix(None, data_dir).to_dicts()
-            if r["task"] == "tool_call" and len(json.loads(r["request"]).get("tools") or []) > 1][:4]
+    rows = [r for r in agent_mix(None, data_dir, sources=("bfcl",)).to_dicts()
+            if r["task"] == "tool_call" and len(json.loads(r["request"]).get("tools") or []) > 1
+            and len(r["request"]) < 2500][:4]              # short requests: the grammar is the same, decoding 3x faster
     reqs = [json.loads(r["request"]) for r in rows]
     model, tok = load("smollm2-135m-instruct")
     prompts = [prompt_text(tok, render_messages(q)) for q in reqs]
