@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/datasets
 export SLM_AGENTS_DATA_DIR ?= $(abspath $(DATA))
 
-.PHONY: setup lock setup-large demo test check bench outputs docs clean
+.PHONY: setup lock setup-large demo test check bench outputs docs docs-check clean
 
 # Every package pinned and hashed in requirements.lock (`make lock`), then the package itself, editable. uv installs the
 # lock (uv pinned and hashed in requirements-uv.txt): 12 s here where pip took 130 s; pip does it where uv cannot.
@@ -47,9 +47,10 @@ demo:
 check:
 	BIN=$(BIN) .ci/check_sync
 
+# pytest on two workers (pytest-xdist): every notebook as nbdev_test runs it (tests/test_notebooks.py) and the tests, a
+# module per worker (tests/conftest.py); one thread each, since two torch pools on two cores spin against each other
 test: check
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/nbdev_test --path nbs --n_workers 2   # one thread per notebook: two torch pools on two cores spin against each other
-	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadgroup --durations=12   # a module per worker (conftest.py)
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadgroup --durations=12
 
 outputs:   # run every notebook in place (test sizes, as nbdev_test does) so they keep their tables and plots
 	cd nbs && ls [0-9]*.ipynb | TQDM_DISABLE=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
@@ -59,6 +60,11 @@ outputs:   # run every notebook in place (test sizes, as nbdev_test does) so the
 
 docs:   # the documentation site in _docs/: nbdev_docs where Quarto is installed, else the notebooks as HTML pages
 	if command -v quarto >/dev/null; then $(BIN)/nbdev_docs; else $(BIN)/python .ci/html_docs.py nbs _docs; fi
+
+DOC_TOOLS ?= /tmp/slm-agents-docs
+docs-check: docs   # every page opened in headless Chromium (Debian's `chromium` package), driven by playwright
+	test -x $(DOC_TOOLS)/bin/python || ($(PY) -m venv $(DOC_TOOLS) && $(DOC_TOOLS)/bin/pip install -q playwright==1.65.2)
+	$(DOC_TOOLS)/bin/python .ci/browse_docs.py _docs --shots index 07_router
 
 bench:
 	$(BIN)/python benchmarks/capture_bench.py

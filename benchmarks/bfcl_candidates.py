@@ -1,5 +1,6 @@
 """Untrained candidates on the BFCL tool calls `finetune_eval.py --tasks tools` scores, the same held-out calls, free and
-constrained: `python benchmarks/bfcl_candidates.py [--models ...] [--n-eval 60] [--shots 2] [--constrained] [--engine ...]`.
+constrained: `python benchmarks/bfcl_candidates.py [--models ...] [--n-eval 60] [--shots 2 4]
+[--constrained | --only-constrained] [--engine ...]`.
 
 Each model answers every call zero-shot (the full request, tool schemas in the system turn) and with the `--shots` nearest
 training calls that call the offered functions as examples (`ShotBank`, as an untrained specialist sees them: nothing
@@ -41,8 +42,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
     ap.add_argument("--n-eval", type=int, default=60)
-    ap.add_argument("--shots", type=int, default=2)
+    ap.add_argument("--shots", type=int, nargs="+", default=[2], help="retrieved examples (zero-shot is always run too)")
     ap.add_argument("--constrained", action="store_true", help="also answer within the offered functions' schema")
+    ap.add_argument("--only-constrained", action="store_true", help="constrained answers only, no zero-shot pass")
     has_llama = importlib.util.find_spec("llama_cpp") is not None
     ap.add_argument("--engine", choices=["llama.cpp", "transformers"], default="llama.cpp" if has_llama else "transformers")
     ap.add_argument("--threads", type=int, default=None, help="llama.cpp threads (default: every core)")
@@ -51,14 +53,16 @@ def main():
     train, test = tools_rows(agent_mix(None).to_dicts(), a.n_eval)
     reqs = [json.loads(r["request"]) for r in test]
     answers = [target_text(json.loads(r["response"])) for r in train]
-    bank = ShotBank.build([json.loads(r["request"]) for r in train], answers, a.shots)
+    bank = ShotBank.build([json.loads(r["request"]) for r in train], answers, max(a.shots))
     grammars = [answer_constraint("tool_call", q, max_calls=most_calls(answers)) for q in reqs]
     res = []
     for name in a.models:
         model, tok = engine_model(name, a.engine, a.threads)
-        for shots in (0, a.shots):
+        for shots in sorted(set(a.shots) | ({0} if not a.only_constrained else set())):
+            bank.k = shots
             prompts = specialist_prompts(tok, reqs, None, bank if shots else None, 4096)
-            for held in ((False, True) if a.constrained else (False,)):
+            modes = (True,) if a.only_constrained else (False, True) if a.constrained else (False,)
+            for held in modes:
                 m = measure(model, tok, prompts, grammars if held else None, test)
                 row = {"model": name, "engine": a.engine, "shots": shots, "constrained": held} | m
                 res.append(row)

@@ -13,8 +13,11 @@ def data_dir():
 
 @pytest.hookimpl(tryfirst=True)                 # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(items):
-    "Under pytest-xdist (`--dist loadgroup`): a module's tests share a worker, so do all tests on the shop run."
+    """Under pytest-xdist (`--dist loadgroup`): a module's tests share a worker, so do all tests on the shop run; each
+    notebook goes where there is room."""
     for item in items:
+        if item.module.__name__ == "test_notebooks":
+            continue
         group = "shop" if "shop_run" in item.fixturenames else item.module.__name__
         item.add_marker(pytest.mark.xdist_group(group))
 

@@ -107,7 +107,8 @@ def test_decorator_records_any_callable(tmp_path, keys):
 CHILD = textwrap.dedent("""
     import os, sys, time, signal
     from slm_agents.capture import CallStore
-    store = CallStore(sys.argv[1], "writer", key=sys.argv[2], batch_size=int(sys.argv[4]), flush_interval=60)
+    store = CallStore(sys.argv[1], "writer", key=sys.argv[2], batch_size=int(sys.argv[4]), flush_interval=60,
+                      max_block=30)              # a busy machine must not drop here: dropping is tested apart
     for i in range(int(sys.argv[5])): store.record(time.time(), "a", "n", {"messages": [{"role": "user", "content": str(i)}]}, None, 0.001)
     mode = sys.argv[3]
     if mode == "crash": os._exit(1)
