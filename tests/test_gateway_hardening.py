@@ -174,7 +174,7 @@ def test_a_failing_store_makes_healthz_degraded_and_its_losses_are_counted(llm, 
         lost = httpx.get(root + "/metrics", headers={"Authorization": "Bearer ops-key"}).text
         seg.unlink()
         seg.mkdir()                                      # room again: the held call is written at the next retry
-        healed = _poll(root + "/healthz", lambda h: store.error is None and store.written == 1)
+        healed = _poll(root + "/healthz", lambda h: h["capture"]["error"] is None and store.written == 1)  # an answer read after healing
         store_says = store.health()["status"]
     store.close()
     assert codes == [200] * 6 and failing["status"] == "degraded" and failing["capture"]["error"]
