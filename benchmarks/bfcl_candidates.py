@@ -13,7 +13,7 @@ from pathlib import Path
 from finetune_eval import bfcl_errors, tools_rows
 from slm_agents.datasets import agent_mix
 from slm_agents.formats import ShotBank, specialist_prompts
-from slm_agents.models import REGISTRY, _gguf, answer_constraint, generate_scored, load, load_tokenizer, materialise
+from slm_agents.models import REGISTRY, _gguf, answer_constraint, generate_scored, load, load_tokenizer
 from slm_agents.formats import MAX_NEW, most_calls, target_text
 
 
@@ -22,7 +22,8 @@ def engine_model(name: str, engine: str, threads: int | None = None):
     if engine == "transformers": return load(name)
     from slm_agents.export import LlamaCppModel
     folder, fname = _gguf(REGISTRY[name])
-    return LlamaCppModel(Path(folder) / fname, ctx_per_seq=4096, threads=threads), load_tokenizer(materialise(name))
+    tok = load_tokenizer(folder, fname)            # the GGUF's own tokenizer: no float32 copy of the model needed
+    return LlamaCppModel(Path(folder) / fname, ctx_per_seq=4096, threads=threads), tok
 
 
 def measure(model, tok, prompts, cons, test) -> dict:
