@@ -43,7 +43,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
     ap.add_argument("--n-eval", type=int, default=60)
-    ap.add_argument("--shots", type=int, nargs="+", default=[2], help="retrieved examples per pass (zero-shot too, unless --only-constrained)")
+    ap.add_argument("--shots", type=int, nargs="+", default=[2],
+                    help="retrieved examples per pass (zero-shot too, unless --only-constrained)")
     ap.add_argument("--constrained", action="store_true", help="also answer within the offered functions' schema")
     ap.add_argument("--only-constrained", action="store_true", help="constrained answers only, no zero-shot pass")
     has_llama = importlib.util.find_spec("llama_cpp") is not None
