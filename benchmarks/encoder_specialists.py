@@ -1,6 +1,6 @@
 """Encoder specialists beside the label head, on one run's clusters: how much of a cluster each could serve.
 
-    python benchmarks/encoder_specialists.py RUN_DIR --label-cluster 0 --json-cluster 1 [--epochs 4 8]
+    python benchmarks/encoder_specialists.py RUN_DIR --label-cluster 0 --json-cluster 1 [--epochs 4 8]   (0: frozen only)
 
 For a closed label set: S4's label head (logistic regression on frozen MiniLM vectors), the label of the nearest training
 call, and MiniLM fine-tuned end to end with a cosine classifier (and the label head refitted on its vectors). For a JSON
@@ -62,10 +62,14 @@ def label_candidates(emb, Xtr, ytr, Xho, yho, epochs, lr=1e-4, bs=16, scale=20.0
     p = head.predict(vho)
     row("label head (frozen MiniLM)", [a for a, _ in p], [c for _, c in p], time.perf_counter() - t0)
     sims = vho @ vtr.T
-    row("nearest training call", [ytr[j] for j in sims.argmax(1)], sims.max(1), 0.0)
+    near = [ytr[j] for j in sims.argmax(1)]
+    row("nearest training call", near, sims.max(1), 0.0)
+    agree = np.array([a == b for (a, _), b in zip(p, near)], dtype=float)
+    row("label head, calls where the nearest call agrees first", [a for a, _ in p],
+        agree + np.array([c for _, c in p]), 0.0)
     idx = {n: i for i, n in enumerate(names)}
     X, Y = Xtr + [label_text(n) for n in names], [idx[y] for y in ytr] + list(range(len(names)))
-    for ep in epochs:
+    for ep in [e for e in epochs if e > 0]:           # --epochs 0: the frozen candidates only
         m, W, opt, sched = trainable(emb, len(names), lr, ep * -(-len(X) // bs))
         t0 = time.perf_counter()
         for e in range(ep):
@@ -107,7 +111,7 @@ def span_candidate(emb, Xtr, ytr, Xho, yho, epochs, lr=3e-4, o_weight=0.2, bs=16
         return b, lab
     data = [encode(t, json.loads(y)) for t, y in zip(Xtr, ytr)]
     out = []
-    for ep in epochs:
+    for ep in [e for e in epochs if e > 0]:           # --epochs 0: the frozen candidates only
         m, W, opt, sched = trainable(emb, len(tags), lr, ep * -(-len(data) // bs))
         t0 = time.perf_counter()
         weight = torch.ones(len(tags))
