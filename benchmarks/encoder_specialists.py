@@ -1,6 +1,6 @@
 """Encoder specialists beside the label head, on one run's clusters: how much of a cluster each could serve.
 
-    python benchmarks/encoder_specialists.py RUN_DIR --label-cluster 0 --json-cluster 1 [--epochs 4 8]   (0: frozen only)
+    python benchmarks/encoder_specialists.py RUN_DIR --label-cluster 0 --json-cluster 1 [--epochs 4 8]    # 0: frozen
 
 For a closed label set: S4's label head (logistic regression on frozen MiniLM vectors), the label of the nearest training
 call, and MiniLM fine-tuned end to end with a cosine classifier (and the label head refitted on its vectors). For a JSON
