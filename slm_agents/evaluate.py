@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from .models import prompt_text, render_messages
-from .formats import specialist_prompts, target_text
+from .formats import label_set, specialist_prompts, target_text
 from .finetune import eval_sizes
 from .router import Router, parted_calls, read_router_config, reason_kind, validate
 from .cluster import reuses_vectors, task_parts
@@ -73,7 +73,7 @@ def replay(
         fmt = formats.get(r["cluster"], "free_text")
         e = router.config["clusters"].get(d.cluster, {})
         attempted = d.answer_confidence is not None          # the router asked, then checked, its answer
-        labels = set(e["labels"]) if e.get("labels") else None
+        labels = label_set(e)
         out.append(
             {
                 "call_id": r["call_id"],

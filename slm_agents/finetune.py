@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 from .models import (fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
                                render_messages)
 from .cluster import reuses_vectors
-from .formats import (ShotBank, constraints_of, nearest, pruning_rule, specialist_messages,
+from .formats import (ShotBank, constraints_of, label_set, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
 from .select import HEAD, parted_calls, read_selection, score_output, split_of
 
@@ -448,7 +448,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
 # %% ../nbs/06_finetune.ipynb #1dedea22
 def score_adapter(run_dir, cid: int, e: dict, train: list[dict], test: list[dict], info: dict, bases: dict | None):
     "Base and fine-tuned quality on held-out calls; the base from S4's zero-shot score unless `bases` (a model cache)."
-    labels = set(e["labels"]) if e.get("labels") else None                # S4's label set
+    labels = label_set(e)                # S4's label set
     qs = [json.loads(x["request"]) for x in test]
     cons = constraints_of(e, qs, labels)
     ft_m, ft_t, ft_info = load_adapter(Path(run_dir) / "adapters" / str(cid), merge=True)
@@ -588,7 +588,7 @@ def learning_curve(
     calls = parted_calls(run_dir).drop("part")
     rows = calls.filter(pl.col("cluster") == cid).sort("call_id").to_dicts()
     train, test = [x for x in rows if split_of(x) == "train"], [x for x in rows if split_of(x) == "test"][:n_eval]
-    labels = set(e["labels"]) if e.get("labels") else None
+    labels = label_set(e)
     out = []
     for n in tqdm(sizes, desc="learning curve", disable=not progress):
         d = Path(tempfile.mkdtemp()) / f"n{n}"

@@ -11,9 +11,9 @@ from .cluster import task_parts
 from .models import answer_constraint, fit_messages, prompt_text, render_messages, with_tools_note
 
 # %% auto #0
-__all__ = ['MAX_NEW', 'target_text', 'parse_tool_calls', 'is_tool_answer', 'calls_match', 'most_calls', 'constraints_of',
-           'few_shot_messages', 'nearest', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
-           'specialist_messages', 'specialist_prompts']
+__all__ = ['MAX_NEW', 'target_text', 'parse_tool_calls', 'label_set', 'is_tool_answer', 'calls_match', 'most_calls',
+           'constraints_of', 'few_shot_messages', 'nearest', 'pruning_rule', 'prune_request', 'tool_signature',
+           'tool_match', 'ShotBank', 'specialist_messages', 'specialist_prompts']
 
 # %% ../nbs/04b_formats.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -37,6 +37,11 @@ def parse_tool_calls(text: str) -> list[dict] | None:
     ):
         return None
     return [{"name": c["name"], "arguments": c.get("arguments", {})} for c in calls]
+
+# %% ../nbs/04b_formats.ipynb #3f18c0ff
+def label_set(entry: dict) -> set | None:
+    "The label set S4 stored in a cluster's entry (None: not a label cluster)."
+    return set(entry["labels"]) if entry.get("labels") else None
 
 # %% ../nbs/04b_formats.ipynb #36ac0d24
 def is_tool_answer(text: str) -> bool:

@@ -13,7 +13,7 @@ import polars as pl
 from tqdm.auto import tqdm
 from .cluster import VECTORS, reuses_vectors
 from .router import Router, calibrate_cluster, read_router_config, specialist_answers, validate
-from .formats import target_text
+from .formats import label_set, target_text
 from .select import HEAD, llm_score, parted_calls, score_output, split_of
 
 log = logging.getLogger(__name__)
@@ -178,7 +178,7 @@ def judge(run_dir, cid: int, entry: dict, rows: list[dict]) -> dict:
     if entry.get("threshold") is None or not rows:
         return {"served": 0.0, "retention": 1.0, "n": len(rows)}
     reqs = [json.loads(r["request"]) for r in rows]
-    labels = set(entry["labels"]) if entry.get("labels") else None
+    labels = label_set(entry)
     _, outs = specialist_answers(run_dir, cid, entry["model"], entry["format"], reqs)
     routed, llm, served = [], [], 0
     for r, q, (text, conf) in zip(rows, reqs, outs):
@@ -249,7 +249,7 @@ def recalibrate(run_dir, cid: int, entry: dict, val: list[dict], cfg: IterateCon
     from slm_agents.router import _judged
     from slm_agents.select import calibrate
     cal = pl.read_parquet(Path(run_dir) / "router" / "calibration.parquet").filter(pl.col("cluster") == cid)
-    labels = set(entry["labels"]) if entry.get("labels") else None
+    labels = label_set(entry)
     reqs = [json.loads(r["request"]) for r in val]
     _, outs = specialist_answers(run_dir, cid, entry["model"], entry["format"], reqs)
     rows = cal.to_dicts() + _judged(entry["format"], outs, val, labels, "new")

@@ -14,8 +14,8 @@ from .cluster import (PARTS, Templates, embed_texts, fresh_vectors, load_templat
 from .export import load_specialist
 from .finetune import eval_sizes
 from .models import generate_scored
-from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, parse_tool_calls, specialist_prompts,
-                                target_text)
+from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, label_set, parse_tool_calls,
+                                specialist_prompts, target_text)
 from .select import (HEAD, LabelHead, _softmax, calibrate, grounding, heldout_part, llm_score, load_crossfit,
                                int_keys, parted_calls, read_selection, score_output, shared_embedder, split_of)
 
@@ -574,7 +574,7 @@ def _accept(self: Router, d: Decision, request: dict, text: str, conf: float) ->
     "The decision after checking the specialist's answer: still 'slm', or 'llm' with the reason."
     t0 = time.perf_counter()
     e = self.config["clusters"][d.cluster]
-    why = validate(e["format"], text, request, set(e["labels"]) if e.get("labels") else None)
+    why = validate(e["format"], text, request, label_set(e))
     if why: d.route, d.reason = "llm", f"invalid answer: {why}"
     elif conf < e["threshold"]: d.route, d.reason = "llm", f"answer confidence {conf:.2f} below {e['threshold']:.2f}"
     d.answer_confidence = round(conf, 4)

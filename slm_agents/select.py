@@ -652,11 +652,11 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         if kept is not None:
             out[cid] = entry | {"route": "llm", "model": None} | kept
             continue
-        labels = {target_text(json.loads(r["response"])) for r in train} if fmt == "label" else None
+        answers = [target_text(json.loads(r["response"])) for r in train]
+        labels = set(answers) if fmt == "label" else None
         entry["labels"] = sorted(labels) if labels else None     # the label set, stored once for every later stage
         tv, hv, shots = retrieve_shots(embedder, train, heldout, len(test), cfg.shots)
         entry["baselines"] = {}
-        answers = [target_text(json.loads(r["response"])) for r in train]
         shape = answer_constraint(fmt, json.loads(test[0]["request"]), labels)
         entry["constrained"] = cfg.constrain and shape is not None
         entry["max_calls"] = most_calls(answers) if fmt == "tool_call" else None
