@@ -1,6 +1,7 @@
 """Encoder specialists beside the label head, on one run's clusters: how much of a cluster each could serve.
 
     python benchmarks/encoder_specialists.py RUN_DIR --label-cluster 0 --json-cluster 1 [--epochs 4 8]    # 0: frozen
+        [--decoder-states qwen2.5-coder-0.5b-instruct]
 
 For a closed label set: S4's label head (logistic regression on frozen MiniLM vectors), the label of the nearest training
 call, and MiniLM fine-tuned end to end with a cosine classifier (and the label head refitted on its vectors). For a JSON
@@ -8,7 +9,10 @@ answer whose values are spans of the user turn (entity extraction): MiniLM fine-
 answers, aligned to the text, its answer rebuilt as the cluster's JSON. Every candidate trains on the run's training
 calls and is scored on all held-out calls (S4's split) with S4's metric; `served` is the largest share of held-out calls,
 most confident first, whose answers keep 95 % of the LLM's quality (the router's rule), with the threshold chosen on
-those same calls: an upper bound on what a calibrated router could serve.
+those same calls: an upper bound on what a calibrated router could serve. With `--decoder-states M`, a closed label set
+is also tried with a label head on a decoder's hidden states (mean over the request's tokens, and the last token's, at
+the middle and the last layer; alone and beside the MiniLM vector), each standardised and fitted by the same logistic
+regression as a MiniLM row fitted the same way.
 """
 import argparse, copy, json, time
 import numpy as np, polars as pl, torch
@@ -94,6 +98,49 @@ def label_candidates(emb, Xtr, ytr, Xho, yho, epochs, lr=1e-4, bs=16, scale=20.0
     return out
 
 
+def decoder_states(name: str, texts: list[str], layers=(0.5, 1.0), bs: int = 32) -> dict[str, np.ndarray]:
+    "Mean-pooled and last-token hidden states of decoder `name` at the given depths (fractions of its layers)."
+    from transformers import AutoModel, AutoTokenizer
+    from slm_agents.models import materialise
+    path = materialise(name)
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "right"
+    m = AutoModel.from_pretrained(path, dtype=torch.float32).eval()
+    at = {f: round(f * m.config.num_hidden_layers) for f in layers}
+    out = {f"{k} L{l}": [] for l in at.values() for k in ("mean", "last")}
+    for i in range(0, len(texts), bs):
+        b = tok([f"Customer message: {t}\nIntent:" for t in texts[i:i + bs]], padding=True, return_tensors="pt")
+        with torch.no_grad(): hs = m(**b, output_hidden_states=True).hidden_states
+        a = b["attention_mask"].unsqueeze(-1).float()
+        end = b["attention_mask"].sum(1) - 1
+        for l in at.values():
+            out[f"mean L{l}"].append(((hs[l] * a).sum(1) / a.sum(1)).numpy())
+            out[f"last L{l}"].append(hs[l][torch.arange(len(end)), end].numpy())
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def state_candidates(name, Xtr, ytr, Xho, yho, vtr, vho):
+    "Label heads on a decoder's hidden states, alone and beside MiniLM, beside MiniLM fitted the same way."
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    t0 = time.perf_counter()
+    Ftr, Fho = decoder_states(name, Xtr), decoder_states(name, Xho)
+    secs = time.perf_counter() - t0
+    out = []
+    def row(label, A, B, s):
+        clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(A, ytr)
+        P = clf.predict_proba(B)
+        ok = (clf.classes_[P.argmax(1)] == np.array(yho)).astype(float)
+        out.append({"candidate": label, "accuracy": round(ok.mean(), 4), "served_at_95": round(served(ok, P.max(1)), 4),
+                    "fit_s": round(s, 1)})
+    row("MiniLM, standardised", vtr, vho, 0.0)
+    for k in Ftr:
+        row(f"{name} {k}", Ftr[k], Fho[k], secs)
+        row(f"{name} {k} + MiniLM", np.hstack([Ftr[k], 10 * vtr]), np.hstack([Fho[k], 10 * vho]), secs)
+    return out
+
+
 def span_candidate(emb, Xtr, ytr, Xho, yho, epochs, lr=3e-4, o_weight=0.2, bs=16):
     tok, keys = emb.tokenizer, list(json.loads(ytr[0]))
     tags = ["O"] + [f"{p}-{k}" for k in keys for p in "BI"]
@@ -158,6 +205,7 @@ if __name__ == "__main__":
     ap.add_argument("--label-cluster", type=int)
     ap.add_argument("--json-cluster", type=int)
     ap.add_argument("--epochs", type=int, nargs="+", default=[4])
+    ap.add_argument("--decoder-states", default=None, help="also a label head on this decoder's hidden states")
     a = ap.parse_args()
     torch.set_num_threads(2)
     emb = load_embedder()
@@ -165,6 +213,9 @@ if __name__ == "__main__":
         Xtr, ytr, Xho, yho = split(a.run_dir, a.label_cluster)
         print(f"labels: {len(Xtr)} training, {len(Xho)} held-out calls, {len(set(ytr))} labels")
         print(pl.DataFrame(label_candidates(emb, Xtr, ytr, Xho, yho, a.epochs)))
+        if a.decoder_states:
+            vtr, vho = embed_texts(emb, Xtr), embed_texts(emb, Xho)
+            print(pl.DataFrame(state_candidates(a.decoder_states, Xtr, ytr, Xho, yho, vtr, vho)))
     if a.json_cluster is not None:
         Xtr, ytr, Xho, yho = split(a.run_dir, a.json_cluster)
         empty = np.mean([not any(json.loads(y).values()) for y in yho])

@@ -9,6 +9,9 @@ retention, the fit time, and the serving time per call at batch 1 beside the bas
 same calls in the same run (`--decoder N`: N calls; its answers are not scored, only timed). Each site is run with the label
 names as extra training examples (as S4 fits heads) and without them, and with the threshold calibrated on the validation
 half alone or on it and the training calls' cross-fitted (out-of-fold) answers (as the router calibrates heads), side by side.
+A fourth variant ranks the head's answers by agreement too: its confidence becomes the probability, fitted on the
+cross-fitted answers (logistic regression on the head's log-odds and on whether the label of the nearest training call
+outside the answer's fold agrees), that the answer is right; held-out calls use their nearest training call.
 Writes `benchmarks/out/label_heads.json`."""
 import argparse, json, statistics, time
 from pathlib import Path
@@ -52,8 +55,30 @@ def ece(conf: list[float], right: list[float], bins: int = 10) -> float:
     return float(sum((edges == b).mean() * abs(conf[edges == b].mean() - right[edges == b].mean())
                      for b in range(bins) if (edges == b).any()))
 
-def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, crossfit: bool = True) -> dict:
-    "One call site, with or without the label names as extra examples and the cross-fitted answers in calibration."
+def oof_nearest(vecs: np.ndarray, y: list[str], k: int = 5) -> list[str]:
+    "Label of each training call's nearest training call outside its cross-fitting fold (`cross_fit`'s folds)."
+    folds = np.arange(len(y)) % k
+    sims = vecs @ vecs.T
+    sims[folds[:, None] == folds[None, :]] = -np.inf
+    return [y[j] for j in sims.argmax(1)]
+
+def _log_odds(p) -> np.ndarray:
+    p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+def agreement_model(answers: list[tuple[str, float]], near: list[str], truth: list[str]):
+    "P(answer right | log-odds of its probability, nearest call agrees), fitted on cross-fitted answers."
+    from sklearn.linear_model import LogisticRegression
+    X = np.c_[_log_odds([c for _, c in answers]), [a == b for (a, _), b in zip(answers, near)]]
+    m = LogisticRegression().fit(X, [a == t for (a, _), t in zip(answers, truth)])
+    def rescore(preds, nearest):
+        Z = np.c_[_log_odds([c for _, c in preds]), [a == b for (a, _), b in zip(preds, nearest)]]
+        return [(a, float(c)) for (a, _), c in zip(preds, m.predict_proba(Z)[:, 1])]
+    return rescore, m.coef_[0].round(3).tolist()
+
+def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, crossfit: bool = True,
+             agree: bool = False) -> dict:
+    "One call site, with or without the label names as extra examples, the cross-fitted answers, agreement."
     parts, emb = site(path, task), shared_embedder()
     answers = [target_text(json.loads(r["response"])) for r in parts["train"]]
     t0 = time.perf_counter()
@@ -62,17 +87,24 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
     nv = embed_texts(emb, [label_text(n) for n in names]) if names else None
     head, cf = fit_scaled_head(tv, y, nv, names, emb)     # the head and its cross-fitted answers, at one temperature
     fit_s = time.perf_counter() - t0
-    labels = set(answers)
-    v, t = (head_scores(head.predict(embed_texts(emb, users(parts[n]))), parts[n], "label", labels) for n in ("val", "test"))
+    labels, cf_answers, coef = set(answers), cf.answers, None
+    held = {n: embed_texts(emb, users(parts[n])) for n in ("val", "test")}
+    preds = {n: head.predict(held[n]) for n in held}
+    if agree:
+        rescore, coef = agreement_model(cf.answers, oof_nearest(tv, y), y)
+        cf_answers = rescore(cf.answers, oof_nearest(tv, y))
+        preds = {n: rescore(preds[n], [y[j] for j in (held[n] @ tv.T).argmax(1)]) for n in held}
+    v, t = (head_scores(preds[n], parts[n], "label", labels) for n in ("val", "test"))
     cal_on = {k: list(v[k]) for k in v}
     if crossfit:
-        extra = head_scores(cf.answers, parts["train"], "label", labels)
+        extra = head_scores(cf_answers, parts["train"], "label", labels)
         cal_on = {k: cal_on[k] + extra[k] for k in cal_on}
     cal = calibrate(cal_on["slm"], cal_on["llm"], cal_on["conf"], cal_on["valid"], 0.95, 5)
     served = [c >= cal["threshold"] for c in t["conf"]] if cal["threshold"] is not None else [False] * len(t["conf"])
     q = sum(s if on else l for s, l, on in zip(t["slm"], t["llm"], served))
     per_label = list(pl.Series(answers).value_counts()["count"])
-    res = {"log": Path(path).stem, "task": task, "label_names": label_names, "crossfit": crossfit, "labels": len(labels),
+    res = {"log": Path(path).stem, "task": task, "label_names": label_names, "crossfit": crossfit, "agree": agree,
+           "agreement_coef": coef, "labels": len(labels),
            "train": len(answers), "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]),
            "calibrated_on": len(cal_on["slm"]), "test": len(t["slm"]),
            "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
@@ -92,9 +124,10 @@ if __name__ == "__main__":
     ap.add_argument("--decoder", type=int, default=0, help="calls to time the base decoder on, per site")
     ap.add_argument("--out", default="benchmarks/out/label_heads.json")
     a = ap.parse_args()
-    variants = [(True, True), (True, False), (False, False)]      # (label names, cross-fit): S4's way first
-    results = [evaluate(*s.rsplit(":", 1), a.decoder if i == 0 else 0, names, cf)
-               for s in a.sites for i, (names, cf) in enumerate(variants)]
+    variants = [(True, True, False), (True, False, False), (False, False, False), (True, True, True)]
+    # (label names, cross-fit, agreement): S4's way first
+    results = [evaluate(*s.rsplit(":", 1), a.decoder if i == 0 else 0, *v)
+               for s in a.sites for i, v in enumerate(variants)]
     for r in results: print(json.dumps(r))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(results, indent=1))

@@ -112,7 +112,7 @@ def _bar():
     return Bar()
 
 # %% ../nbs/06_finetune.ipynb #3e7dba42
-def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress: bool = False):
+def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress: bool = False, callbacks=()):
     "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps of TRL's `SFTTrainer`."
     import tempfile, torch
     backend = pick_backend(cfg.backend)
@@ -128,6 +128,7 @@ def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress:
         trainer.remove_callback(PrinterCallback)
         trainer.remove_callback(ProgressCallback)
         if progress: trainer.add_callback(_bar())
+        for cb in callbacks: trainer.add_callback(cb)     # e.g. checkpoints along one run
         t0 = time.perf_counter()
         trainer.train()
         secs = time.perf_counter() - t0
@@ -159,12 +160,12 @@ def training_data(base: str, rows: list[dict], cfg: TrainConfig) -> TrainingData
     return TrainingData(tok, reqs, answers, rule, bank, examples)
 
 # %% ../nbs/06_finetune.ipynb #bb99bf71
-def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress: bool = False) -> dict:
+def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress: bool = False, callbacks=()) -> dict:
     "Train a LoRA adapter on call rows (request, response) and save it to `out_dir`."
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     d = training_data(base, rows, cfg)
-    model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok, progress)
+    model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok, progress, callbacks)
     model.save_pretrained(out_dir)
     d.tok.save_pretrained(out_dir)
     if d.bank: d.bank.save(out_dir)
