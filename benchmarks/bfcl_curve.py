@@ -1,12 +1,12 @@
 """A candidate's LoRA learning curve on BFCL's live tool calls, constrained decoding, BFCL's own checker:
-`python benchmarks/bfcl_curve.py [--model qwen2.5-coder-0.5b-instruct] [--steps 0 20 40] [--n-eval 120]`.
+`python benchmarks/bfcl_curve.py [--model qwen2.5-coder-0.5b-instruct] [--steps 0 20 40] [--n-eval 120] [--lr 1e-3]`.
 
 One adapter is trained for the largest step count with S5's `fit_adapter` (TRL on this machine's CPU) in the tools
 configuration of `finetune_eval.py` (batches of 4 examples of at most 1,280 tokens, 2 retrieved examples, requests
-pruned of their static instructions, S5's learning rate); along the way it is also saved at each smaller step count
-(step 0: the LoRA as initialised, which is the base model in the specialist's own prompt). Each checkpoint answers the
-same held-out calls (test calls whose tools all appear in training) within the offered functions' schema, served as S6
-serves it (`load_specialist`: its f16 GGUF on llama.cpp), and BFCL's checker scores every answer. Writes
+pruned of their static instructions, S5's learning rate unless `--lr`); along the way it is also saved at each smaller
+step count (step 0: the LoRA as initialised, which is the base model in the specialist's own prompt). Each checkpoint
+answers the same held-out calls (test calls whose tools all appear in training) within the offered functions' schema,
+served as S6 serves it (`load_specialist`: its f16 GGUF on llama.cpp), and BFCL's checker scores every answer. Writes
 `benchmarks/out/bfcl_curve.json` and `benchmarks/out/bfcl_curve.png`; the seconds of training and of answering are
 measured in the same run.
 """
@@ -32,7 +32,7 @@ class Checkpoints(TrainerCallback):
 
 
 def complete(final: Path, ckpt: Path, steps: int):
-    "A checkpoint folder an adapter loader reads: the final adapter's tokenizer, examples and settings, its own weights."
+    "A checkpoint an adapter loader reads: the final adapter's tokenizer, examples and settings; its own weights."
     for f in final.iterdir():
         if f.is_file() and not f.name.startswith("adapter_") and not (ckpt / f.name).exists():
             shutil.copy(f, ckpt / f.name)
@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--steps", type=int, nargs="+", default=[0, 20, 40])
     ap.add_argument("--n-eval", type=int, default=120)
     ap.add_argument("--shots", type=int, default=2)
+    ap.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate (default: S5's)")
     ap.add_argument("--engine", default=None, help="serving engine (default: llama.cpp where installed)")
     ap.add_argument("--out", default="benchmarks/out/bfcl_curve")
     a = ap.parse_args()
@@ -81,7 +82,8 @@ def main():
     reqs = [json.loads(r["request"]) for r in test]
     answers = [target_text(json.loads(r["response"])) for r in train]
     grammars = [answer_constraint("tool_call", q, max_calls=most_calls(answers)) for q in reqs]
-    cfg = TrainConfig(steps=max(a.steps), batch_size=4, max_length=1280, shots=a.shots, group_by_length=True)
+    cfg = TrainConfig(steps=max(a.steps), batch_size=4, max_length=1280, shots=a.shots, group_by_length=True,
+                      lr=a.lr)
     final = out / f"step_{cfg.steps}"
     t0 = time.perf_counter()
     info = fit_adapter(a.model, train, final, cfg, progress=True, callbacks=[Checkpoints(a.steps, out)])
@@ -90,11 +92,12 @@ def main():
     rows = []
     for s in sorted(a.steps):
         if s != cfg.steps: complete(final, out / f"step_{s}", s)
-        r = {"model": a.model, "steps": s, "train_seconds": round(info["seconds_per_step"] * s, 1)}
+        r = {"model": a.model, "lr": a.lr, "steps": s, "train_seconds": round(info["seconds_per_step"] * s, 1)}
         r |= score(out / f"step_{s}", reqs, test, grammars, a.engine)
         print(json.dumps(r), flush=True)
         rows.append(r)
-    Path(f"{a.out}.json").write_text(json.dumps({"config": info["config"], "n_train": len(train), "rows": rows}, indent=1))
+    result = {"config": info["config"], "n_train": len(train), "rows": rows}
+    Path(f"{a.out}.json").write_text(json.dumps(result, indent=1))
     plot(rows, Path(f"{a.out}.png"))
 
 
