@@ -91,8 +91,9 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
     held = {n: embed_texts(emb, users(parts[n])) for n in ("val", "test")}
     preds = {n: head.predict(held[n]) for n in held}
     if agree:
-        rescore, coef = agreement_model(cf.answers, oof_nearest(tv, y), y)
-        cf_answers = rescore(cf.answers, oof_nearest(tv, y))
+        near = oof_nearest(tv, y)
+        rescore, coef = agreement_model(cf.answers, near, y)
+        cf_answers = rescore(cf.answers, near)
         preds = {n: rescore(preds[n], [y[j] for j in (held[n] @ tv.T).argmax(1)]) for n in held}
     v, t = (head_scores(preds[n], parts[n], "label", labels) for n in ("val", "test"))
     cal_on = {k: list(v[k]) for k in v}
