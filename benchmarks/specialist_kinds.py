@@ -19,12 +19,12 @@ from bfcl_candidates import engine_model
 from encoder_specialists import served
 from label_head_eval import site, users
 from slm_agents.cluster import embed_texts
-from slm_agents.evaluate import break_even
+from slm_agents.evaluate import EvaluateConfig, break_even
 from slm_agents.formats import MAX_NEW, nearest, target_text
 from slm_agents.models import answer_constraint, generate_scored, load_tokenizer, materialise, prompt_text, render_messages
 from slm_agents.select import _baseline_prompt, fit_scaled_head, head_classes, label_text, score_output, shared_embedder
 
-PRICE_IN, PRICE_OUT, SLM_HOUR = 2.50, 10.00, 0.10
+PRICES = EvaluateConfig()                # the LLM's and the SLM machine's prices the report assumes
 
 
 def timed(fn, items) -> tuple[list, list[float]]:
@@ -41,7 +41,7 @@ def llm_usd(rows, tok) -> float:
     "Mean LLM price of a call: the request as sent in, the logged answer out."
     tin = [len(tok(prompt_text(tok, render_messages(json.loads(r["request"]))))["input_ids"]) for r in rows]
     tout = [len(tok(target_text(json.loads(r["response"])))["input_ids"]) for r in rows]
-    return float(np.mean(tin) * PRICE_IN + np.mean(tout) * PRICE_OUT) / 1e6
+    return float(np.mean(tin) * PRICES.llm_usd_per_1m_in + np.mean(tout) * PRICES.llm_usd_per_1m_out) / 1e6
 
 
 def row(kind, answers, conf, ms, rows, labels, fit_s, llm_cost) -> dict:
@@ -49,13 +49,13 @@ def row(kind, answers, conf, ms, rows, labels, fit_s, llm_cost) -> dict:
     scored = [score_output("label", a, r, labels) for a, r in zip(answers, rows)]
     ok = np.array([s for s, _ in scored], dtype=float)
     share = served(ok, conf)
-    slm_cost = float(np.median(ms)) / 1000 / 3600 * SLM_HOUR
+    slm_cost = float(np.median(ms)) / 1000 / 3600 * PRICES.slm_usd_per_hour
     routed = slm_cost + (1 - share) * llm_cost
     return {"kind": kind, "n": len(rows), "accuracy": round(ok.mean(), 4),
             "valid": round(float(np.mean([v for _, v in scored])), 4), "served_at_95": round(share, 4),
             "p50_ms": round(float(np.percentile(ms, 50)), 1), "p99_ms": round(float(np.percentile(ms, 99)), 1),
             "slm_usd_per_1k": round(1000 * slm_cost, 6), "llm_usd_per_1k": round(1000 * llm_cost, 4),
-            "routed_usd_per_1k": round(1000 * routed, 4)} | break_even(fit_s, llm_cost, routed, SLM_HOUR)
+            "routed_usd_per_1k": round(1000 * routed, 4)} | break_even(fit_s, llm_cost, routed, PRICES.slm_usd_per_hour)
 
 
 def kinds(path: str, task: str, n: int, models: list[str], shots: int, threads: int | None) -> list[dict]:
