@@ -493,6 +493,11 @@ def _case_like(value: str, new: str) -> str:
     return new.upper() if value.isupper() and len(value) > 1 else new
 
 # %% ../nbs/03_curate.ipynb #84a5db5a
+def _keeps_a_name(type_: str, value: str, new: str) -> bool:
+    "Whether a person's surrogate keeps one of the words (a first name, a surname) of the name it replaces."
+    if type_ != "PERSON": return False
+    return bool(set(new.casefold().split()) & set(value.casefold().split()))
+
 class Pseudonymiser:
     "Replace PII spans with realistic surrogates (dates: shifted), the same value always getting the same surrogate."
     def __init__(self, salt: str = ""):
@@ -516,7 +521,7 @@ class Pseudonymiser:
             fk = _faker()
             fk.seed_instance(int(hashlib.sha256(f"{self.salt}\0{type_}\0{norm}\0{attempt}".encode()).hexdigest(), 16))
             new = make(fk, value)
-            if _norm(type_, new) not in self.taken:     # two values of a call never share a surrogate
+            if _norm(type_, new) not in self.taken and not _keeps_a_name(type_, value, new):
                 self.taken.add(_norm(type_, new))
                 return new
         self.counts[type_] += 1
