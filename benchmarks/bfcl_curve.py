@@ -3,12 +3,12 @@
 
 One adapter is trained for the largest step count with S5's `fit_adapter` (TRL on this machine's CPU) in the tools
 configuration of `finetune_eval.py` (batches of 4 examples of at most 1,280 tokens, 2 retrieved examples, requests
-pruned of their static instructions, S5's learning rate unless `--lr`); along the way it is also saved at each smaller
-step count (step 0: the LoRA as initialised, which is the base model in the specialist's own prompt). Each checkpoint
-answers the same held-out calls (test calls whose tools all appear in training) within the offered functions' schema,
-served as S6 serves it (`load_specialist`: its f16 GGUF on llama.cpp), and BFCL's checker scores every answer. Writes
-`benchmarks/out/bfcl_curve.json` and `benchmarks/out/bfcl_curve.png`; the seconds of training and of answering are
-measured in the same run.
+pruned of their static instructions, S5's learning rate for the model's size unless `--lr`); along the way it is also
+saved at each smaller step count (step 0: the LoRA as initialised, which is the base model in the specialist's own
+prompt). Each checkpoint answers the same held-out calls (test calls whose tools all appear in training) within the
+offered functions' schema, served as S6 serves it (`load_specialist`: its f16 GGUF on llama.cpp), and BFCL's checker
+scores every answer. Writes `benchmarks/out/bfcl_curve.json` and `benchmarks/out/bfcl_curve.png`; the seconds of
+training and of answering are measured in the same run.
 """
 import argparse, json, shutil, time
 from pathlib import Path
@@ -72,7 +72,7 @@ def main():
     ap.add_argument("--steps", type=int, nargs="+", default=[0, 20, 40])
     ap.add_argument("--n-eval", type=int, default=120)
     ap.add_argument("--shots", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=TrainConfig.lr, help="peak learning rate (default: S5's)")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (default: S5's for the model's size)")
     ap.add_argument("--engine", default=None, help="serving engine (default: llama.cpp where installed)")
     ap.add_argument("--out", default="benchmarks/out/bfcl_curve")
     a = ap.parse_args()
@@ -92,7 +92,7 @@ def main():
     rows = []
     for s in sorted(a.steps):
         if s != cfg.steps: complete(final, out / f"step_{s}", s)
-        r = {"model": a.model, "lr": a.lr, "steps": s, "train_seconds": round(info["seconds_per_step"] * s, 1)}
+        r = {"model": a.model, "lr": info["config"]["lr"], "steps": s, "train_seconds": round(info["seconds_per_step"] * s, 1)}
         r |= score(out / f"step_{s}", reqs, test, grammars, a.engine)
         print(json.dumps(r), flush=True)
         rows.append(r)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import NamedTuple
 import numpy as np, polars as pl, yaml
 from tqdm.auto import tqdm
-from .models import (fit_messages, generate, load, load_tokenizer, materialise, prompt_text,
-                               render_messages)
+from .models import (REGISTRY, ModelSpec, fit_messages, generate, load, load_tokenizer, materialise,
+                               prompt_text, render_messages)
 from .cluster import reuses_vectors
 from .formats import (ShotBank, constraints_of, label_set, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
@@ -20,11 +20,12 @@ from .select import HEAD, parted_calls, read_selection, score_output, split_of
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'TrainConfig', 'pick_backend', 'make_example', 'sft_config', 'train_lora', 'TrainingData', 'training_data',
-           'fit_adapter', 'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer', 'adapter_answer',
-           'quality', 'PlanItem', 'expected_quality', 'allocate', 'Probe', 'probe_seconds', 'spent_seconds',
-           'later_calls', 'plan_items', 'plan_training', 'score_adapter', 'eval_sizes', 'train_cluster', 'time_left',
-           'second_pass', 'PlanConfig', 'run_finetune', 'learning_curve', 'plot_curve_points']
+__all__ = ['log', 'LR_SMALL', 'LR_LARGE', 'LARGE_FROM_M', 'TrainConfig', 'params_m', 'lora_lr', 'pick_backend', 'make_example',
+           'sft_config', 'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'base_shots',
+           'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem', 'expected_quality',
+           'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items', 'plan_training',
+           'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'PlanConfig', 'run_finetune',
+           'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -33,7 +34,7 @@ class TrainConfig:
     alpha: int = 32
     dropout: float = 0.05
     target_modules: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-    lr: float = 1e-3
+    lr: float | None = None       # peak learning rate (None: by the base model's size, `lora_lr`)
     steps: int | None = None      # optimizer steps per adapter (None: the budget planner decides per cluster)
     batch_size: int = 8           # examples per optimizer step (micro-batches of batch_size // grad_accum)
     grad_accum: int = 1           # micro-batches per optimizer step: less memory for the same step
@@ -49,6 +50,25 @@ class TrainConfig:
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
     group_by_length: bool = False  # batches of similar length (less padding): transformers' LengthGroupedSampler
     context_tokens: int = 2048  # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
+
+# %% ../nbs/06_finetune.ipynb #0e2a6969
+LR_SMALL, LR_LARGE, LARGE_FROM_M = 1e-3, 2e-4, 300.0
+
+def params_m(base) -> float:
+    "Parameters of a base model, in millions: its spec's figure, else counted from its safetensors headers."
+    spec = base if isinstance(base, ModelSpec) else REGISTRY[base]
+    if spec.params_m: return spec.params_m
+    from safetensors import safe_open
+    n = 0
+    for f in Path(materialise(spec)).glob("*.safetensors"):
+        with safe_open(f, "np") as st:
+            n += sum(math.prod(st.get_slice(k).get_shape()) for k in st.keys())
+    return n / 1e6
+
+def lora_lr(cfg: TrainConfig, base) -> float:
+    "`cfg.lr`, or where it is None the rate for the base's size: `LR_SMALL` under `LARGE_FROM_M` million parameters."
+    if cfg.lr is not None: return cfg.lr
+    return LR_LARGE if params_m(base) >= LARGE_FROM_M else LR_SMALL
 
 # %% ../nbs/06_finetune.ipynb #6b727266
 def pick_backend(name: str = "auto") -> str:
@@ -116,6 +136,7 @@ def train_lora(base: str, examples: list[dict], cfg: TrainConfig, tok, progress:
     "(LoRA model, losses per step, backend, seconds) after `cfg.steps` optimizer steps of TRL's `SFTTrainer`."
     import tempfile, torch
     backend = pick_backend(cfg.backend)
+    cfg = replace(cfg, lr=lora_lr(cfg, base))
     if backend == "unsloth": import unsloth    # patches TRL and transformers before they load
     from datasets import Dataset
     from transformers import PrinterCallback, ProgressCallback
@@ -164,6 +185,7 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     "Train a LoRA adapter on call rows (request, response) and save it to `out_dir`."
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    cfg = replace(cfg, lr=lora_lr(cfg, base))                # the rate it trains at, in `train_config.json`
     d = training_data(base, rows, cfg)
     model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok, progress, callbacks)
     model.save_pretrained(out_dir)
