@@ -92,7 +92,8 @@ def main():
     rows = []
     for s in sorted(a.steps):
         if s != cfg.steps: complete(final, out / f"step_{s}", s)
-        r = {"model": a.model, "lr": info["config"]["lr"], "steps": s, "train_seconds": round(info["seconds_per_step"] * s, 1)}
+        r = {"model": a.model, "lr": info["config"]["lr"], "steps": s,
+             "train_seconds": round(info["seconds_per_step"] * s, 1)}
         r |= score(out / f"step_{s}", reqs, test, grammars, a.engine)
         print(json.dumps(r), flush=True)
         rows.append(r)

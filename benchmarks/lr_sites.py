@@ -1,5 +1,6 @@
 """Which LoRA learning rate for which candidate, on a call site other than BFCL:
-`python benchmarks/lr_sites.py [--site entities] [--models M ...] [--lrs 1e-3 2e-4] [--steps 20] [--n-train 400] [--n-eval 60]`.
+`python benchmarks/lr_sites.py [--site entities] [--models M ...] [--lrs 1e-3 2e-4] [--steps 20] [--n-train 400]
+[--n-eval 60]`.
 
 Each model is trained as S5 trains a specialist (`fit_adapter`, TrainConfig's defaults: batches of 8, 2 retrieved
 examples, LoRA r 16 on every linear layer, 5 warm-up steps and linear decay) for `--steps` steps at each learning rate,
@@ -73,7 +74,8 @@ def main():
     ap.add_argument("--models", nargs="+", default=["smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"])
     ap.add_argument("--lrs", type=float, nargs="+", default=[1e-3, 2e-4])
     ap.add_argument("--steps", type=int, default=20)
-    ap.add_argument("--n-train", type=int, default=400, help="training calls (a cluster of the README's demo has 360-850)")
+    ap.add_argument("--n-train", type=int, default=400,
+                    help="training calls (a cluster of the README's demo has 360-850)")
     ap.add_argument("--n-eval", type=int, default=60)
     ap.add_argument("--engine", default=None, help="serving engine (default: llama.cpp where installed)")
     ap.add_argument("--out", default="benchmarks/out/lr_sites")
