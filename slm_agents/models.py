@@ -16,9 +16,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'QWEN_05B_PARTS', 'QWEN_15B_PARTS', 'REGISTRY', 'HUB_MODELS', 'MINILM_FILES', 'MAX_COMPILERS', 'ModelSpec',
            'ModelUnavailable', 'file_sha256', 'check_sha256', 'cache_dir', 'join_parts', 'resolve_hub', 'embedder_path',
-           'checked_folder', 'materialise', 'load_tokenizer', 'load', 'with_tools_note', 'render_messages',
-           'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'Constraint', 'json_schema', 'tool_schema',
-           'answer_constraint', 'matcher', 'GrammarMask', 'grammar_mask', 'throughput']
+           'checked_folder', 'materialise', 'needs_conversion', 'prepare', 'load_tokenizer', 'load', 'with_tools_note',
+           'render_messages', 'prompt_text', 'fit_messages', 'generate', 'generate_scored', 'Constraint', 'json_schema',
+           'tool_schema', 'answer_constraint', 'matcher', 'GrammarMask', 'grammar_mask', 'throughput']
 
 # %% ../nbs/05a_models.ipynb #221c0fa7
 @dataclass(frozen=True)
@@ -278,6 +278,21 @@ def materialise(spec: ModelSpec | str) -> Path:
 
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+# %% ../nbs/05a_models.ipynb #a1c0e7d2
+def needs_conversion(spec: ModelSpec | str) -> bool:
+    "Whether `materialise` would convert the candidate now: a registry GGUF with no cached folder yet."
+    if isinstance(spec, str):
+        if spec not in REGISTRY: return False            # a local folder or hub id: nothing to convert
+        spec = REGISTRY[spec]
+    if spec.hub_id or spec.path: return False
+    return not (cache_dir() / spec.name / "config.json").exists()
+
+def prepare(specs) -> list[str]:
+    "Convert the candidates in `specs` that are not converted yet; the names of those converted now."
+    todo = [s for s in specs if needs_conversion(s)]
+    for s in todo: materialise(s)
+    return [getattr(s, "name", s) for s in todo]
 
 # %% ../nbs/05a_models.ipynb #6feeb5fb
 def load_tokenizer(path, gguf_file: str | None = None):
