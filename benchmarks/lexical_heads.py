@@ -1,9 +1,10 @@
-"""Label heads with lexical features beside the MiniLM vector: `python benchmarks/lexical_heads.py LOG.parquet:TASK ...`.
+"""Label heads with lexical features beside the MiniLM vector:
+`python benchmarks/lexical_heads.py LOG.parquet:TASK ...`.
 
 For each log's call site `TASK`, heads are fitted on the training calls (label names as extra examples, as S4 fits them)
 and scored on every held-out call: S4's head (logistic regression, C = 100, on the unit MiniLM vector of the user turn);
-the same on TF-IDF word 1–2-grams or character 2–5-grams; the MiniLM vector and the TF-IDF vector side by side in one
-regression (the TF-IDF part weighted 0.5 or 1); and the two heads' probabilities averaged (arithmetic or geometric).
+the same on TF-IDF word 1–2-grams or character 2–5-grams; the MiniLM vector and the TF-IDF vector side by side in
+one regression (the TF-IDF part weighted 0.5 or 1); and the two heads' probabilities averaged (arithmetic or geometric).
 Reported: accuracy, and `served95`, the largest share of held-out calls, most probable first, whose accuracy is ≥ 95 %
 (an upper bound: the threshold is picked on the calls it is scored on). Writes `benchmarks/out/lexical_heads.json`."""
 import json, sys
