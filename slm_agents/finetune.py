@@ -24,8 +24,8 @@ __all__ = ['log', 'LR_SMALL', 'LR_LARGE', 'LARGE_FROM_M', 'TrainConfig', 'params
            'sft_config', 'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'base_shots',
            'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem', 'expected_quality',
            'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items', 'plan_training',
-           'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'PlanConfig', 'run_finetune',
-           'learning_curve', 'plot_curve_points']
+           'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'train_window',
+           'deadline_callback', 'PlanConfig', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
 @dataclass
@@ -196,7 +196,8 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
             "prune_rule": d.rule, "n_examples": len(d.examples),
             "tokens_per_example": round(float(np.mean([len(e["input_ids"]) for e in d.examples])), 1),
             "data_sha256": hashlib.sha256(pairs.encode()).hexdigest(), "seconds": round(secs, 1),
-            "seconds_per_step": round(secs / max(1, cfg.steps), 3), "final_loss": losses[-1] if losses else None}
+            "steps_done": len(losses), "seconds_per_step": round(secs / max(1, len(losses) or cfg.steps), 3),
+            "final_loss": losses[-1] if losses else None}                     # a loss is logged every step
     (out_dir / "train_config.json").write_text(json.dumps(info, indent=1))
     (out_dir / "train_log.json").write_text(json.dumps({"loss": losses}))
     plot_loss(losses, out_dir / "loss.png", title=out_dir.name)
@@ -514,7 +515,7 @@ def _clear(run_dir: Path, clusters=None):
 
 # %% ../nbs/06_finetune.ipynb #8cd85300
 def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: list[dict], cfg: TrainConfig,
-                  progress: bool = False, bases: dict | None = None) -> dict:
+                  progress: bool = False, bases: dict | None = None, deadline: float | None = None) -> dict:
     "Train (or save untrained) the specialist the plan item `it` says, score it on `test`, time its answers."
     cid = it["cluster"]
     adir = run_dir / "adapters" / str(cid)
@@ -522,7 +523,8 @@ def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: lis
     if it["status"] == "base":
         info = write_base(e["model"], train, adir, cfg, base_shots(e))
     else:
-        info = fit_adapter(e["model"], train, adir, replace(cfg, steps=it["steps"]), progress)
+        stop = (deadline_callback(deadline),) if deadline is not None else ()
+        info = fit_adapter(e["model"], train, adir, replace(cfg, steps=it["steps"]), progress, stop)
         (run_dir / "plots" / f"loss_{cid}.png").write_bytes((adir / "loss.png").read_bytes())
     return score_adapter(run_dir, cid, e, train, test, info, bases)
 
@@ -548,10 +550,26 @@ def second_pass(items: list[dict], left: float, min_steps: int, max_epochs: floa
             continue
         left -= cost + steps * it["seconds_per_step"]
         was = it["status"]
-        it |= {"status": "train", "steps": steps, "eval_scale": 1.0,
+        it |= {"status": "train", "steps": steps, "eval_scale": 1.0, "overhead_s": cost,
                "reason": f"{steps} steps in a second pass (the first pass left time; it was {was})"}
         chosen.append(it)
     return chosen
+
+# %% ../nbs/06_finetune.ipynb #d4e1a0c2
+def train_window(left: float, todo: list[dict], i: int) -> float:
+    "Seconds `todo[i]` may train in `left`: less the answers of it and the clusters after it, and their training."
+    rest = todo[i:]
+    answers = sum(t["overhead_s"] for t in rest)
+    later = sum(t["steps"] * t["seconds_per_step"] for t in rest[1:] if t["status"] == "train")
+    return left - answers - later
+
+def deadline_callback(at: float):
+    "A transformers `TrainerCallback` that stops training after the first step ending past `at` (`time.perf_counter`)."
+    from transformers import TrainerCallback
+    class Deadline(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):
+            if time.perf_counter() >= at: control.should_training_stop = True
+    return Deadline()
 
 # %% ../nbs/06_finetune.ipynb #9033f9e2
 @dataclass
@@ -584,14 +602,20 @@ def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clus
     out, bases = {}, ({} if pc.eval_base else None)
     wanted = lambda it: clusters is None or it["cluster"] in clusters
     todo = [it for it in plan["clusters"] if it["status"] in ("train", "base") and wanted(it)]
+    load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
+    planned = not cfg.steps and pc.budget is not None
     while todo:
-        for it in todo:
+        for i, it in enumerate(todo):
             c = it["cluster"]
             test = held[c][:max(1, math.ceil(pc.n_eval * it["eval_scale"]))]
-            out[c] = train_cluster(run_dir, it, sel[c], train_rows[c], test, cfg, progress, bases)
-        if cfg.steps or pc.budget is None:
+            left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s) if planned else 0.0
+            at = time.perf_counter() + train_window(left, todo, i) if planned else None
+            out[c] = train_cluster(run_dir, it, sel[c], train_rows[c], test, cfg, progress, bases, at)
+            done = out[c]["train"].get("steps_done", it["steps"])
+            if it["status"] == "train" and done < it["steps"]:
+                it["reason"] += f"; {done} of {it['steps']} steps done by the budget's deadline"
+        if not planned:
             break
-        load_s = {it["cluster"]: it.get("load_s", 0.0) for it in plan["clusters"]}
         left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s)
         again = [it for it in plan["clusters"] if wanted(it) and (it["cluster"] not in out or it["status"] == "base")]
         todo = second_pass(again, left, pc.min_steps, pc.max_epochs, cfg.batch_size)
