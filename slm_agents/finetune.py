@@ -608,8 +608,10 @@ def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clus
         for i, it in enumerate(todo):
             c = it["cluster"]
             test = held[c][:max(1, math.ceil(pc.n_eval * it["eval_scale"]))]
-            left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s) if planned else 0.0
-            at = time.perf_counter() + train_window(left, todo, i) if planned else None
+            at = None                                    # when its training must stop, where a budget plans it
+            if planned:
+                left = time_left(run_dir, pc.budget, started, pc.reserve_s, out, n_held, load_s)
+                at = time.perf_counter() + train_window(left, todo, i)
             out[c] = train_cluster(run_dir, it, sel[c], train_rows[c], test, cfg, progress, bases, at)
             done = out[c]["train"].get("steps_done", it["steps"])
             if it["status"] == "train" and done < it["steps"]:

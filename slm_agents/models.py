@@ -259,7 +259,7 @@ def materialise(spec: ModelSpec | str) -> Path:
     if spec.hub_id: return resolve_hub(spec)
     if spec.path: return Path(spec.path) if Path(spec.path).exists() else spec.path
     out = cache_dir() / spec.name
-    if (out / "config.json").exists(): return checked_folder(out)
+    if not needs_conversion(spec): return checked_folder(out)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, fname = _gguf(spec)

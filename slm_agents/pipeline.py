@@ -253,7 +253,8 @@ def run(logs, run_dir, until: str | None = None, params: dict | None = None, for
         if why is None: results.append(StageResult(stage.name, "skipped", detail="outputs present and up to date"))
         else:
             if i >= STAGE_NAMES.index("select") and not prepared:
-                prepared = _prepare_models(run_dir, candidates)   # before the budget's clock: a run on a new machine
+                _prepare_models(run_dir, candidates)   # before the budget's clock: a run on a new machine
+                prepared = True
             t0 = time.perf_counter()
             _timing(run_dir, stage.name, None, later=STAGE_NAMES[i:])  # this stage's and later stages' times are stale
             if records.pop(stage.name, None) is not None:  # a stage that fails half-way must not look up to date later
@@ -298,7 +299,7 @@ def _timing(run_dir: Path, stage: str, seconds: float | None, later=()):
     p.write_text(json.dumps(t, indent=1))
 
 # %% ../nbs/09_pipeline.ipynb #b2d0f1a2
-def _prepare_models(run_dir: Path, candidates) -> bool:
+def _prepare_models(run_dir: Path, candidates):
     "Convert the candidates not converted yet before the stages that load them; `timing.json` keeps the seconds apart."
     from slm_agents.models import prepare
     t0 = time.perf_counter()
@@ -307,7 +308,6 @@ def _prepare_models(run_dir: Path, candidates) -> bool:
     t = json.loads(p.read_text()) if p.exists() else {"stages": {}}
     t["prepare"] = {"seconds": round(time.perf_counter() - t0, 1), "converted": converted}   # not a stage's
     p.write_text(json.dumps(t, indent=1))
-    return True
 
 # %% ../nbs/09_pipeline.ipynb #3561635e
 def _save(run_dir: Path, results):
