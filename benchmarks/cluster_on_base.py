@@ -10,6 +10,7 @@ from pathlib import Path
 from slm_agents.evaluate import run_evaluate
 from slm_agents.finetune import TrainConfig, run_finetune
 from slm_agents.router import run_router
+from slm_agents.select import HEAD
 
 p = argparse.ArgumentParser()
 p.add_argument("run_dir")
@@ -25,7 +26,7 @@ sel = json.loads((rd / "selection.json").read_text())
 for cid, e in sel.items():
     if int(cid) == a.cluster:
         e |= {"route": "slm", "model": a.model}
-    elif e["route"] == "slm" and e["model"] != "minilm-label-head":
+    elif e["route"] == "slm" and e["model"] != HEAD:
         e |= {"route": "llm", "reason": f"left on the LLM: only cluster {a.cluster} is trained here"}
 (rd / "selection.json").write_text(json.dumps(sel, indent=1))
 seconds = {}
@@ -33,7 +34,7 @@ t0 = time.perf_counter()
 ft = run_finetune(rd, TrainConfig(steps=a.steps), clusters={a.cluster}, progress=True)[a.cluster]
 seconds["finetune"] = round(time.perf_counter() - t0, 1)
 t0 = time.perf_counter()
-routed = run_router(rd, progress=True)
+run_router(rd, progress=True)
 seconds["router"] = round(time.perf_counter() - t0, 1)
 t0 = time.perf_counter()
 m = run_evaluate(rd, progress=True)

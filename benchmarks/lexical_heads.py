@@ -13,17 +13,11 @@ import numpy as np
 from scipy.sparse import csr_matrix, hstack
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
+from encoder_specialists import served
 from label_head_eval import site, users
 from slm_agents.cluster import embed_texts
 from slm_agents.formats import target_text
 from slm_agents.select import _softmax, label_text, shared_embedder
-
-def served(conf, right, target: float = 0.95) -> float:
-    "Largest share of calls, most confident first, whose accuracy is at least `target`."
-    order = np.argsort(-np.asarray(conf))
-    r = np.asarray(right, dtype=float)[order]
-    ok = np.flatnonzero(np.cumsum(r) / np.arange(1, len(r) + 1) >= target)
-    return (ok.max() + 1) / len(r) if len(ok) else 0.0
 
 def lr(X, y):
     return LogisticRegression(C=100.0, max_iter=3000).fit(X, y)
@@ -41,7 +35,7 @@ def evaluate(spec: str) -> dict:
     res = {}
     def score(name, P, classes):
         right = [classes[i] == t for i, t in zip(P.argmax(1), truth)]
-        res[name] = {"accuracy": round(float(np.mean(right)), 3), "served95": round(served(P.max(1), right), 3)}
+        res[name] = {"accuracy": round(float(np.mean(right)), 3), "served95": round(served(right, P.max(1)), 3)}
     m = lr(E, y + names)
     Pm = m.predict_proba(He)
     score("minilm", Pm, m.classes_)
