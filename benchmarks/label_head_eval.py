@@ -76,10 +76,20 @@ def agreement_model(answers: list[tuple[str, float]], near: list[str], truth: li
         return [(a, float(c)) for (a, _), c in zip(preds, m.predict_proba(Z)[:, 1])]
     return rescore, m.coef_[0].round(3).tolist()
 
+def capped(rows: list[dict], cap: int, seed: int = 0) -> list[dict]:
+    "At most `cap` calls of each logged label, drawn at random (seeded)."
+    rng, kept, seen = np.random.default_rng(seed), [], {}
+    for i in rng.permutation(len(rows)):
+        a = target_text(json.loads(rows[i]["response"]))
+        seen[a] = seen.get(a, 0) + 1
+        if seen[a] <= cap: kept.append(rows[i])
+    return sorted(kept, key=lambda r: r["call_id"])
+
 def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, crossfit: bool = True,
-             agree: bool = False) -> dict:
+             agree: bool = False, cap: int | None = None) -> dict:
     "One call site, with or without the label names as extra examples, the cross-fitted answers, agreement."
     parts, emb = site(path, task), shared_embedder()
+    if cap: parts["train"] = capped(parts["train"], cap)
     answers = [target_text(json.loads(r["response"])) for r in parts["train"]]
     t0 = time.perf_counter()
     tv, y = embed_texts(emb, users(parts["train"])), head_classes(answers, "label")
@@ -105,7 +115,7 @@ def evaluate(path: str, task: str, n_decoder: int, label_names: bool = True, cro
     q = sum(s if on else l for s, l, on in zip(t["slm"], t["llm"], served))
     per_label = list(pl.Series(answers).value_counts()["count"])
     res = {"log": Path(path).stem, "task": task, "label_names": label_names, "crossfit": crossfit, "agree": agree,
-           "agreement_coef": coef, "labels": len(labels),
+           "agreement_coef": coef, "cap": cap, "labels": len(labels),
            "train": len(answers), "train_per_label_median": statistics.median(per_label), "val": len(v["slm"]),
            "calibrated_on": len(cal_on["slm"]), "test": len(t["slm"]),
            "accuracy_test": round(float(np.mean(t["slm"])), 4), "threshold": cal["threshold"],
