@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'break_even', 'training_seconds',
            'cluster_break_even', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics', 'metrics', 'plot_curve',
-           'plot_quality', 'write_report', 'EvaluateConfig', 'run_evaluate']
+           'plot_quality', 'plot_volume', 'write_report', 'EvaluateConfig', 'run_evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #ece643e0
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
@@ -384,6 +384,25 @@ def plot_quality(m: dict, path) -> Path:
     plt.close(fig)
     return Path(path)
 
+# %% ../nbs/08_evaluate.ipynb #c3d9f0b2
+def plot_volume(selection: dict, path) -> Path | None:
+    "Each label head's coverage against its training calls a label (S4's `volume`); None where S4 fitted none."
+    rows = [p | {"cluster": str(c)} for c, e in selection.items() for p in e.get("volume") or []]
+    if not rows: return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    sns.lineplot(data=pd.DataFrame(rows), x="per_label", y="coverage", hue="cluster", marker="o", ax=ax)
+    ax.set(xscale="log", ylim=(0, 1), xlabel="training calls a label (median)",
+           ylabel="could serve at the target", title="what more traffic buys a label head")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
 # %% ../nbs/08_evaluate.ipynb #ccc5e768
 def _img(path) -> str:
     p = Path(path)
@@ -496,10 +515,19 @@ def _cluster_section(m: dict, run_dir: Path) -> list[str]:
     return ["<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), *pics, _table(cards), _review_html(m["review"])]
 
 # %% ../nbs/08_evaluate.ipynb #750d981f
+def _volume_rows(sel: dict) -> list[dict]:
+    "Each label head's coverage with a share of its training calls."
+    return [{"cluster": c, "share of training calls": p["fraction"], "training calls": p["n_train"],
+             "calls a label (median)": p["per_label"], "could serve": p["coverage"]}
+            for c, e in sel.items() for p in e.get("volume") or []]
+
 def _select_section(run_dir: Path) -> list[str]:
-    "3. S4's choice per cluster."
+    "3. S4's choice per cluster, and what more traffic would buy its label heads."
     sel = _json(run_dir, "selection.json", {})
-    return ["<h2>3. Model selection (S4)</h2>", _table([_selection_row(c, e) for c, e in sel.items()])]
+    vol = _volume_rows(sel)
+    more = ["<p>Label heads fitted on a share of their training calls, judged on the same held-out calls: "
+            "what a longer log would buy.</p>", _table(vol), _img(run_dir / "plots" / "volume.png")] if vol else []
+    return ["<h2>3. Model selection (S4)</h2>", _table([_selection_row(c, e) for c, e in sel.items()]), *more]
 
 def _finetune_section(run_dir: Path) -> list[str]:
     "4. The training plan, what was trained, and the loss curves."
@@ -600,6 +628,7 @@ def run_evaluate(run_dir, cfg: EvaluateConfig | None = None, progress: bool = Fa
     curve.write_parquet(run_dir / "eval" / "curve.parquet")
     plot_curve(curve, p, run_dir / "plots" / "cost_quality.png")
     plot_quality(m, run_dir / "plots" / "quality.png")
+    plot_volume(read_selection(run_dir), run_dir / "plots" / "volume.png")
     (run_dir / "metrics.json").write_text(json.dumps(m, indent=1, ensure_ascii=False))
     write_report(run_dir, m)
     return m

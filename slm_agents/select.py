@@ -6,7 +6,7 @@
 from __future__ import annotations
 import hashlib, importlib.util, json, logging, os, re, shutil, time, types
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import NamedTuple
@@ -27,8 +27,8 @@ __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'HEAD', 'HEAD_PARAMS_M', 'OT
            'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding',
            'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
            'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit',
-           'evaluate_head', 'choose_decoder', 'Retrieved', 'retrieve_shots', 'SelectConfig', 'run_select', 'int_keys',
-           'read_selection', 'selection_table']
+           'evaluate_head', 'VolumePoint', 'volume_point', 'volume_curve', 'choose_decoder', 'Retrieved',
+           'retrieve_shots', 'SelectConfig', 'run_select', 'int_keys', 'read_selection', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #cca307f9
 class _UnderscoreModels(dict):
@@ -535,6 +535,35 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     res["fitted"]["fit_seconds"] = round(fit_s, 2)
     return head, res, cf.answers
 
+# %% ../nbs/05_select.ipynb #b7c1e2a2
+@dataclass
+class VolumePoint:
+    "A label head's coverage when fitted on `fraction` of a cluster's training calls."
+    fraction: float
+    n_train: int
+    per_label: float       # median training calls a label
+    coverage: float        # share of held-out calls it could serve at the target
+
+def volume_point(fraction: float, answers: list[str], fitted: dict) -> VolumePoint:
+    "The point of a head fitted on `answers` (`fitted`: its `evaluate_head` result)."
+    per_label = float(np.median(list(Counter(answers).values())))
+    return VolumePoint(fraction, len(answers), per_label, fitted["fitted"]["coverage"])
+
+# %% ../nbs/05_select.ipynb #b7c1e2a4
+def volume_curve(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names, train,
+                 fractions=(0.25, 0.5), seed: int = 0) -> list[VolumePoint]:
+    "The head fitted on a seeded share of the training calls, each of `fractions`, judged on the same held-out calls."
+    order = np.random.default_rng(seed).permutation(len(answers))
+    points = []
+    for f in fractions:
+        keep = np.sort(order[:round(f * len(answers))])
+        sub = [answers[i] for i in keep]
+        if len(set(sub)) < 2: continue                  # one answer is no head
+        _, fitted, _ = _try_head(embedder, train_vecs[keep], sub, fmt, heldout, heldout_vecs, labels, target,
+                                 label_names, [train[i] for i in keep])
+        points.append(volume_point(f, sub, fitted))
+    return points
+
 # %% ../nbs/05_select.ipynb #c96e8152
 def _close(b: dict, n: int | None = None) -> float:
     "A candidate's share of answers close to the LLM's (zero- or few-shot), on the first `n` calls where it kept them."
@@ -617,6 +646,7 @@ class SelectConfig:
     target: float = 0.95           # quality retention a served answer must keep
     label_names: bool = True       # a label's name, as words, is one more training example of it
     constrain: bool = True         # answers decoded within their schema
+    volume_fractions: tuple = (0.25, 0.5)  # a label site's head fitted again on these shares of its training calls
 
 # %% ../nbs/05_select.ipynb #82fca98d
 @reuses_vectors()
@@ -665,6 +695,10 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
                                           cfg.label_names, train)
             entry["baselines"][HEAD] = fitted
             cover = fitted["fitted"]["coverage"]
+            if fmt == "label":                          # what more traffic would buy
+                curve = volume_curve(embedder, tv, answers, fmt, heldout, hv, labels, cfg.target, cfg.label_names,
+                                     train, cfg.volume_fractions)
+                entry["volume"] = [asdict(p) for p in curve + [volume_point(1.0, answers, fitted)]]
             if cover >= cfg.min_head_coverage:
                 save_crossfit(head.save(run_dir / "heads" / str(cid)), train, oof)
                 why = (f"cheapest candidate: a label head would serve {cover:.0%} of {len(heldout)} held-out calls at "
