@@ -398,6 +398,8 @@ def plot_volume(selection: dict, path) -> Path | None:
     sns.lineplot(data=pd.DataFrame(rows), x="per_label", y="coverage", hue="cluster", marker="o", ax=ax)
     ax.set(xscale="log", ylim=(0, 1), xlabel="training calls a label (median)",
            ylabel="could serve at the target", title="what more traffic buys a label head")
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.ScalarFormatter())
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
