@@ -527,8 +527,9 @@ def _select_section(run_dir: Path) -> list[str]:
     "3. S4's choice per cluster, and what more traffic would buy its label heads."
     sel = _json(run_dir, "selection.json", {})
     vol = _volume_rows(sel)
-    more = ["<p>Label heads fitted on a share of their training calls, judged on the same held-out calls: "
-            "what a longer log would buy.</p>", _table(vol), _img(run_dir / "plots" / "volume.png")] if vol else []
+    note = ("<p>Label heads fitted on a share of their training calls, judged on the same held-out calls: "
+            "what a longer log would buy.</p>")
+    more = [note, _table(vol), _img(run_dir / "plots" / "volume.png")] if vol else []
     return ["<h2>3. Model selection (S4)</h2>", _table([_selection_row(c, e) for c, e in sel.items()]), *more]
 
 def _finetune_section(run_dir: Path) -> list[str]:

@@ -552,7 +552,7 @@ def volume_point(fraction: float, answers: list[str], fitted: dict) -> VolumePoi
 # %% ../nbs/05_select.ipynb #b7c1e2a4
 def volume_curve(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names, train,
                  fractions=(0.25, 0.5), seed: int = 0) -> list[VolumePoint]:
-    "The head fitted on a seeded share of the training calls, each of `fractions`, judged on the same held-out calls."
+    "The head fitted on a seeded share (each of `fractions`) of the training calls, judged on the same held-out calls."
     order = np.random.default_rng(seed).permutation(len(answers))
     points = []
     for f in fractions:
