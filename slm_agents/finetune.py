@@ -20,11 +20,11 @@ from .select import HEAD, parted_calls, read_selection, score_output, split_of
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'LR_SMALL', 'LR_LARGE', 'LARGE_FROM_M', 'TrainConfig', 'params_m', 'lora_lr', 'pick_backend', 'fit_example',
-           'make_example', 'sft_config', 'train_lora', 'TrainingData', 'shots_kept', 'training_data', 'fit_adapter',
-           'plot_loss', 'base_shots', 'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem',
-           'expected_quality', 'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items',
-           'plan_training', 'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'train_window',
+__all__ = ['log', 'LR_SMALL', 'LR_LARGE', 'LARGE_FROM_M', 'TrainConfig', 'params_m', 'lora_lr', 'pick_backend', 'make_example',
+           'sft_config', 'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'base_shots',
+           'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem', 'expected_quality',
+           'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items', 'plan_training',
+           'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'train_window',
            'deadline_callback', 'PlanConfig', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
@@ -47,7 +47,6 @@ class TrainConfig:
     backend: str = "auto"
     prune: bool = True
     shots: int = 2          # nearest training calls of the cluster shown before each request (0: none)
-    min_shots_kept: float = 0.5   # the examples fit `max_length` on fewer examples than this: trained and served without
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
     group_by_length: bool = False  # batches of similar length (less padding): transformers' LengthGroupedSampler
     context_tokens: int = 2048  # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
@@ -82,14 +81,10 @@ def pick_backend(name: str = "auto") -> str:
     return "unsloth" if has else "peft"
 
 # %% ../nbs/06_finetune.ipynb #685d08ff
-def fit_example(tok, messages: list[dict], answer: str, max_length: int) -> tuple[list[dict], list[int]]:
-    "(the messages that fit beside the answer, the answer's token ids) of one example within `max_length`."
-    a = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[:max(1, max_length * 3 // 4)]
-    return fit_messages(tok, messages, max(1, max_length - len(a))), a
-
 def make_example(tok, messages: list[dict], answer: str, max_length: int) -> dict:
     "Token ids and labels (answer only) of one example within `max_length`: the answer's head (at most 3/4), then the prompt."
-    messages, a = fit_example(tok, messages, answer, max_length)
+    a = (tok(answer, add_special_tokens=False)["input_ids"] + [tok.eos_token_id])[:max(1, max_length * 3 // 4)]
+    messages = fit_messages(tok, messages, max(1, max_length - len(a)))
     p = tok(prompt_text(tok, messages), add_special_tokens=False)["input_ids"]
     p = p[-max(1, max_length - len(a)):]
     return {"input_ids": p + a, "labels": [-100] * len(p) + a}
@@ -173,10 +168,6 @@ class TrainingData:
     bank: ShotBank | None
     examples: list
 
-def shots_kept(tok, msgs: list[list[dict]], answers: list[str], max_length: int) -> float:
-    "Share of examples whose every turn, retrieved examples included, fits `max_length` beside the answer."
-    return float(np.mean([len(fit_example(tok, m, a, max_length)[0]) == len(m) for m, a in zip(msgs, answers)]))
-
 def training_data(base: str, rows: list[dict], cfg: TrainConfig) -> TrainingData:
     "Tokenised examples of call rows (request, response) for `base`, pruned and with retrieved examples per `cfg`."
     tok = load_tokenizer(materialise(base))
@@ -185,11 +176,8 @@ def training_data(base: str, rows: list[dict], cfg: TrainConfig) -> TrainingData
     rule = pruning_rule(reqs, cfg.compact_tools) if cfg.prune else None
     bank = ShotBank.build(reqs, answers, cfg.shots) if cfg.shots else None
     shots = bank.nearest(reqs, cfg.shots, exclude=range(len(reqs))) if bank else [[] for _ in reqs]
-    msgs = [specialist_messages(q, rule, s) for q, s in zip(reqs, shots)]
-    if bank and shots_kept(tok, msgs, answers, cfg.max_length) < cfg.min_shots_kept:
-        bank = None                                      # what training cannot show, serving does not show either
-        msgs = [specialist_messages(q, rule) for q in reqs]
-    examples = [make_example(tok, m, a, cfg.max_length) for m, a in zip(msgs, answers)]
+    examples = [make_example(tok, specialist_messages(q, rule, s), a, cfg.max_length)
+                for q, a, s in zip(reqs, answers, shots)]
     return TrainingData(tok, reqs, answers, rule, bank, examples)
 
 # %% ../nbs/06_finetune.ipynb #bb99bf71
@@ -203,7 +191,6 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     model.save_pretrained(out_dir)
     d.tok.save_pretrained(out_dir)
     if d.bank: d.bank.save(out_dir)
-    else: cfg = replace(cfg, shots=0)                    # `train_config.json` says how it is served
     pairs = "\n".join(json.dumps([q, a], sort_keys=True) for q, a in zip(d.requests, d.answers))
     info = {"base_model": base, "base_path": str(materialise(base)), "backend": backend, "config": asdict(cfg),
             "prune_rule": d.rule, "n_examples": len(d.examples),
