@@ -385,9 +385,15 @@ def plot_quality(m: dict, path) -> Path:
     return Path(path)
 
 # %% ../nbs/08_evaluate.ipynb #c3d9f0b2
+def _volume_rows(sel: dict) -> list[dict]:
+    "Each label head's coverage with a share of its training calls: the report's table and plot."
+    return [{"cluster": str(c), "share of training calls": p["fraction"], "training calls": p["n_train"],
+             "calls a label (median)": p["per_label"], "could serve": p["coverage"]}
+            for c, e in sel.items() for p in e.get("volume") or []]
+
 def plot_volume(selection: dict, path) -> Path | None:
     "Each label head's coverage against its training calls a label (S4's `volume`); None where S4 fitted none."
-    rows = [p | {"cluster": str(c)} for c, e in selection.items() for p in e.get("volume") or []]
+    rows = _volume_rows(selection)
     if not rows: return None
     import matplotlib
 
@@ -395,7 +401,7 @@ def plot_volume(selection: dict, path) -> Path | None:
     import matplotlib.pyplot as plt, pandas as pd, seaborn as sns
 
     fig, ax = plt.subplots(figsize=(5, 3.2))
-    sns.lineplot(data=pd.DataFrame(rows), x="per_label", y="coverage", hue="cluster", marker="o", ax=ax)
+    sns.lineplot(data=pd.DataFrame(rows), x="calls a label (median)", y="could serve", hue="cluster", marker="o", ax=ax)
     ax.set(xscale="log", ylim=(0, 1), xlabel="training calls a label (median)",
            ylabel="could serve at the target", title="what more traffic buys a label head")
     ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
@@ -517,12 +523,6 @@ def _cluster_section(m: dict, run_dir: Path) -> list[str]:
     return ["<h2>2. Task clusters (S3)</h2>", _table([m["clustering"]]), *pics, _table(cards), _review_html(m["review"])]
 
 # %% ../nbs/08_evaluate.ipynb #750d981f
-def _volume_rows(sel: dict) -> list[dict]:
-    "Each label head's coverage with a share of its training calls."
-    return [{"cluster": c, "share of training calls": p["fraction"], "training calls": p["n_train"],
-             "calls a label (median)": p["per_label"], "could serve": p["coverage"]}
-            for c, e in sel.items() for p in e.get("volume") or []]
-
 def _select_section(run_dir: Path) -> list[str]:
     "3. S4's choice per cluster, and what more traffic would buy its label heads."
     sel = _json(run_dir, "selection.json", {})
