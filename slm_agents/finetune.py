@@ -15,16 +15,16 @@ from .models import (REGISTRY, ModelSpec, fit_messages, generate, load, load_tok
 from .cluster import reuses_vectors
 from .formats import (ShotBank, constraints_of, label_set, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
-from .select import HEAD, parted_calls, read_selection, score_output, split_of
+from .select import HEAD, SelectConfig, parted_calls, read_selection, score_output, split_of
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'LR_SMALL', 'LR_LARGE', 'LARGE_FROM_M', 'TrainConfig', 'params_m', 'lora_lr', 'pick_backend', 'make_example',
-           'sft_config', 'train_lora', 'TrainingData', 'training_data', 'fit_adapter', 'plot_loss', 'base_shots',
-           'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem', 'expected_quality',
-           'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items', 'plan_training',
-           'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'train_window',
+           'sft_config', 'train_lora', 'TrainingData', 'training_data', 'trained_window', 'fit_adapter', 'plot_loss',
+           'base_shots', 'write_base', 'load_adapter', 'answer', 'adapter_answer', 'quality', 'PlanItem',
+           'expected_quality', 'allocate', 'Probe', 'probe_seconds', 'spent_seconds', 'later_calls', 'plan_items',
+           'plan_training', 'score_adapter', 'eval_sizes', 'train_cluster', 'time_left', 'second_pass', 'train_window',
            'deadline_callback', 'PlanConfig', 'run_finetune', 'learning_curve', 'plot_curve_points']
 
 # %% ../nbs/06_finetune.ipynb #b6e011d5
@@ -49,7 +49,7 @@ class TrainConfig:
     shots: int = 2          # nearest training calls of the cluster shown before each request (0: none)
     compact_tools: bool = False   # with `prune`: offered tools as one-line signatures instead of their JSON schemas
     group_by_length: bool = False  # batches of similar length (less padding): transformers' LengthGroupedSampler
-    context_tokens: int = 2048  # the specialist's prompt window when it answers: oldest turns go first (`fit_messages`)
+    context_tokens: int | None = None  # its prompt window when it answers (None: the one it trained in; `trained_window`)
 
 # %% ../nbs/06_finetune.ipynb #0e2a6969
 LR_SMALL, LR_LARGE, LARGE_FROM_M = 1e-3, 2e-4, 300.0
@@ -180,6 +180,12 @@ def training_data(base: str, rows: list[dict], cfg: TrainConfig) -> TrainingData
                 for q, a, s in zip(reqs, answers, shots)]
     return TrainingData(tok, reqs, answers, rule, bank, examples)
 
+# %% ../nbs/06_finetune.ipynb #c4a1d2e2
+def trained_window(examples: list[dict], max_length: int) -> int:
+    "The prompt window `examples` were fitted in: `max_length` less the median answer's tokens."
+    answer_tokens = [sum(t != -100 for t in e["labels"]) for e in examples]
+    return int(max_length - np.median(answer_tokens)) if examples else max_length
+
 # %% ../nbs/06_finetune.ipynb #bb99bf71
 def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress: bool = False, callbacks=()) -> dict:
     "Train a LoRA adapter on call rows (request, response) and save it to `out_dir`."
@@ -187,6 +193,7 @@ def fit_adapter(base: str, rows: list[dict], out_dir, cfg: TrainConfig, progress
     out_dir.mkdir(parents=True, exist_ok=True)
     cfg = replace(cfg, lr=lora_lr(cfg, base))                # the rate it trains at, in `train_config.json`
     d = training_data(base, rows, cfg)
+    cfg = replace(cfg, context_tokens=cfg.context_tokens or trained_window(d.examples, cfg.max_length))
     model, losses, backend, secs = train_lora(base, d.examples, cfg, d.tok, progress, callbacks)
     model.save_pretrained(out_dir)
     d.tok.save_pretrained(out_dir)
@@ -233,9 +240,11 @@ def write_base(base: str, rows: list[dict], out_dir, cfg: TrainConfig, shots: in
         answers = [target_text(json.loads(x["response"])) for x in rows]
         ShotBank.build(reqs, answers, shots).save(out_dir)
     path = materialise(base)
+    window = cfg.context_tokens or SelectConfig.max_prompt_tokens     # answers as S4 measured it
     load_tokenizer(path).save_pretrained(out_dir)
     info = {"base_model": base, "base_path": str(path), "kind": "base", "backend": None,
-            "config": asdict(replace(cfg, steps=0, prune=False, shots=shots)), "prune_rule": None,
+            "config": asdict(replace(cfg, steps=0, prune=False, shots=shots, context_tokens=window)),
+            "prune_rule": None,
             "n_examples": 0, "tokens_per_example": None, "data_sha256": None, "seconds": 0.0,
             "seconds_per_step": 0.0, "final_loss": None}
     (out_dir / "train_config.json").write_text(json.dumps(info, indent=1))

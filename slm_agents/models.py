@@ -369,14 +369,20 @@ def _cut_head(tok, text: str, n_tokens: int) -> str:
     ids = tok(text, add_special_tokens=False)["input_ids"]
     return text if len(ids) <= n_tokens else tok.decode(ids[-max(0, n_tokens):]) if n_tokens > 0 else ""
 
+def _second_exchange(turns: list[dict]) -> int:
+    "Where the second exchange (a user turn and the turns after it) of `turns` starts; 0 when there is one."
+    return next((i for i, m in enumerate(turns) if i and m["role"] == "user"), 0)
+
 def fit_messages(tok, messages: list[dict], max_tokens: int | None, per_turn: int = 8) -> list[dict]:
-    "`messages` within `max_tokens`: system turn kept, oldest turns dropped first, then the longest turn's head cut."
+    "`messages` within `max_tokens`: system turn kept, oldest exchanges then turns dropped, then the longest turn's head cut."
     if not max_tokens or not messages: return messages
     head = messages[:1] if messages[0]["role"] == "system" else []
     rest = messages[len(head):]
     size = lambda m: len(tok(m["content"], add_special_tokens=False)["input_ids"]) + per_turn
     n = [size(m) for m in head + rest]
-    while len(rest) > 1 and sum(n) > max_tokens:
+    while (k := _second_exchange(rest)) and sum(n) > max_tokens:     # a question leaves with its answers
+        rest, n = rest[k:], n[:len(head)] + n[len(head) + k:]
+    while len(rest) > 1 and sum(n) > max_tokens:                       # one exchange left: its oldest turns
         rest, n = rest[1:], n[:len(head)] + n[len(head) + 1:]
     out = head + rest
     while sum(n) > max_tokens and max(n) > per_turn:     # a turn emptied to nothing still leaves the others to cut
