@@ -1,17 +1,18 @@
 """A trained specialist's answers with the prompt window it is served with against the one it was trained with:
 `python benchmarks/serve_window.py RUN_DIR CLUSTER [--n 40]`.
 
-S5 fits each training example within `max_length` tokens (answer first, then the prompt with its oldest turns dropped:
-the retrieved examples go before the request does), while the router builds the served prompt within `context_tokens`.
-Where the two differ (long requests), the adapter answers prompts shaped unlike the ones it learnt from. This answers the
-cluster's first `--n` held-out test calls three ways with the same adapter, side by side: as served (`context_tokens`),
-within the training window (`max_length` less the format's answer tokens), and as served without retrieved examples;
-each scored as S4/S5 score the format (`finetune.quality`). Writes `benchmarks/out/serve_window.json`."""
+S5 fits each training example within `max_length` tokens (answer first, then the prompt with its oldest exchanges
+dropped: the retrieved examples go before the request does), and the router builds the served prompt within
+`context_tokens` (by default the window it trained in, `trained_window`). Where the two differ (long requests), the
+adapter answers prompts shaped unlike the ones it learnt from. This answers the cluster's first `--n` held-out test calls
+four ways with the same adapter, side by side: as served (`context_tokens`), within the training window (`max_length`
+less the format's answer tokens), in S4's 2,048-token window (where retrieved examples of long requests fit), and as
+served without retrieved examples; each scored as S4/S5 score the format (`finetune.quality`). Writes `benchmarks/out/serve_window.json`."""
 import argparse, json
 from pathlib import Path
 from slm_agents.finetune import answer, load_adapter, quality
 from slm_agents.formats import MAX_NEW, ShotBank
-from slm_agents.select import parted_calls, read_selection
+from slm_agents.select import SelectConfig, parted_calls, read_selection
 import polars as pl
 
 if __name__ == "__main__":
@@ -31,6 +32,7 @@ if __name__ == "__main__":
     bank = ShotBank.load(adir)
     ways = {"served window": (bank, cfg["context_tokens"]),
             "training window": (bank, cfg["max_length"] - MAX_NEW[fmt]),
+            "S4's window": (bank, SelectConfig.max_prompt_tokens),
             "served window, no examples": (None, cfg["context_tokens"])}
     res = {"run": str(run), "cluster": a.cluster, "format": fmt, "n": len(rows), "max_length": cfg["max_length"],
            "context_tokens": cfg["context_tokens"], "shots": cfg["shots"]}
