@@ -225,7 +225,7 @@ def specialist_messages(request: dict, rule=None, shots=()) -> list[dict]:
 
 def specialist_prompts(tok, requests: list[dict], rule=None, bank: ShotBank | None = None,
                        max_tokens: int | None = None) -> list[str]:
-    "The specialist's prompts: pruned, with retrieved examples, within `max_tokens` (oldest turns dropped first)."
+    "The specialist's prompts: pruned, with retrieved examples, within `max_tokens` (oldest exchanges dropped first)."
     shots = bank.nearest(requests, bank.k) if bank is not None else [[] for _ in requests]
     msgs = [specialist_messages(q, rule, s) for q, s in zip(requests, shots)]
     return [prompt_text(tok, fit_messages(tok, m, max_tokens)) for m in msgs]
