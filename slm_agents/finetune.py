@@ -15,7 +15,8 @@ from .models import (REGISTRY, ModelSpec, fit_messages, generate, load, load_tok
 from .cluster import reuses_vectors
 from .formats import (ShotBank, constraints_of, label_set, nearest, pruning_rule, specialist_messages,
                                 specialist_prompts, target_text)
-from .select import HEAD, SelectConfig, parted_calls, read_selection, score_output, split_of
+from .select import (HEAD, SelectConfig, parted_calls, read_selection, reserved_ids, score_output,
+                               split_of)
 
 log = logging.getLogger(__name__)
 
@@ -415,10 +416,10 @@ def _later_sizes(run_dir) -> tuple[int, int]:
     return int(pick("router.n_val", "n_val", default=40)), int(pick("evaluate.n_test", "n_test", default=60))
 
 # %% ../nbs/06_finetune.ipynb #6743edf1
-def later_calls(n_held: int, n_eval: int, n_val: int, n_test: int) -> int:
-    "Held-out calls a specialist answers after the plan: finetune's score, then each half of the held-out calls."
+def later_calls(n_held: int, n_eval: int, n_val: int, n_test: int, n_reserved: int = 0) -> int:
+    "Held-out calls a specialist answers after the plan: finetune's score, then each half (the first with `n_reserved`)."
     half = math.ceil(n_held / 2)
-    return min(n_eval, n_held) + min(n_val, half) + min(n_test, half)
+    return min(n_eval, n_held) + min(n_val, half + n_reserved) + min(n_test, half)
 
 # %% ../nbs/06_finetune.ipynb #d08b0c96
 def plan_items(run_dir) -> list[PlanItem]:
@@ -431,7 +432,8 @@ def plan_items(run_dir) -> list[PlanItem]:
         if e["route"] != "slm": continue
         card, q = cards[cid], expected_quality(e)
         tpc = card.get("tokens_per_call") or 1.0
-        it = PlanItem(cid, e["model"], e["format"], e["n_train"], card["share_calls"], tpc, q,
+        n_train = e["n_train"] - len(reserved_ids(e))    # S4's reserved calls are not trained on
+        it = PlanItem(cid, e["model"], e["format"], n_train, card["share_calls"], tpc, q,
                       round(card["share_calls"] * tpc * q, 4))
         if e["model"] == HEAD:
             it.status, it.reason = "fitted", "label head fitted by S4: no training steps"
@@ -463,7 +465,7 @@ def plan_training(run_dir, cfg: TrainConfig, budget: float | None, rows: dict, n
         for it in tqdm(items, desc="probe steps", disable=not progress):
             probe = probe_seconds(it.model, rows[it.cluster], cfg)
             it.seconds_per_step, it.load_s = round(probe.per_step, 3), round(probe.load, 1)
-            later = later_calls(n_held.get(it.cluster, 0), n_eval, *sizes)
+            later = later_calls(n_held.get(it.cluster, 0), n_eval, *sizes, len(reserved_ids(sel[it.cluster])))
             loads = 3 * probe.load                       # finetune's score, router, evaluation each load it
             e = sel[it.cluster]
             it.overhead_s = round(_gen_seconds(e, True) * later + loads, 1)
@@ -540,8 +542,9 @@ def train_cluster(run_dir: Path, it: dict, e: dict, train: list[dict], test: lis
 # %% ../nbs/06_finetune.ipynb #9a4765f8
 def time_left(run_dir, budget: float, started: float, reserve: float, out: dict, n_held: dict, load_s: dict) -> float:
     "Seconds of the budget left for more training: less the stages so far, this one, the reserve, and later answers."
-    sizes = _later_sizes(run_dir)
-    later = sum(r["seconds_per_answer"] * later_calls(n_held.get(c, 0), 0, *sizes) + 2 * load_s.get(c, 0)
+    sizes, sel = _later_sizes(run_dir), read_selection(run_dir)
+    calls = lambda c: later_calls(n_held.get(c, 0), 0, *sizes, len(reserved_ids(sel.get(c, {}))))
+    later = sum(r["seconds_per_answer"] * calls(c) + 2 * load_s.get(c, 0)
                 for c, r in out.items())                  # router and evaluation, at the measured speed
     return budget * 60 - spent_seconds(run_dir) - (time.perf_counter() - started) - reserve - later
 
@@ -602,7 +605,9 @@ def run_finetune(run_dir, cfg: TrainConfig, pcfg: PlanConfig | None = None, clus
     run_dir, started = Path(run_dir), time.perf_counter()
     sel = read_selection(run_dir)
     by_cluster = _cluster_rows(run_dir)
-    train_rows = {c: [x for x in r if split_of(x) == "train"][:pc.n_train_max] for c, r in by_cluster.items()}
+    kept = lambda c: reserved_ids(sel.get(c, {}))      # S4 reserved these for the router's threshold
+    train_rows = {c: [x for x in r if split_of(x) == "train" and x["call_id"] not in kept(c)][:pc.n_train_max]
+                  for c, r in by_cluster.items()}
     held = {c: [x for x in r if split_of(x) == "test"] for c, r in by_cluster.items()}
     n_held = {c: len(h) for c, h in held.items()}
     plan = plan_training(run_dir, cfg, pc.budget, train_rows, n_held, pc.n_eval, pc.min_steps, pc.max_epochs,

@@ -17,7 +17,8 @@ from .models import generate_scored
 from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, label_set, parse_tool_calls,
                                 specialist_prompts, target_text)
 from .select import (HEAD, LabelHead, _softmax, calibrate, grounding, heldout_part, llm_score, load_crossfit,
-                               int_keys, parted_calls, read_selection, score_output, shared_embedder, split_of)
+                               int_keys, parted_calls, read_selection, reserved_ids, score_output, shared_embedder,
+                               split_of)
 
 log = logging.getLogger(__name__)
 
@@ -336,41 +337,52 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
 # %% ../nbs/07_router.ipynb #f92ccc33
 def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
-                      shape: dict | None = None, labels: list | None = None) -> tuple[dict, list[dict]]:
+                      shape: dict | None = None, labels: list | None = None,
+                      reserved: list[dict] = ()) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
     labels = (labels or _labels(rows)) if fmt == "label" else None     # S4's set, else the training answers'
     lset = set(labels) if labels else None
     val = val[:n_val]
-    reqs = [json.loads(x["request"]) for x in val]
+    extra = list(reserved)[:max(0, n_val - len(val))]   # S4's reserved training calls make up the rest
+    reqs = [json.loads(x["request"]) for x in val + extra]
     shape = {"constrained": False, "max_calls": None} | (
         shape or {}
     )  # S4's decision: answers decoded within their shape
     cons = constraints_of({"format": fmt} | shape, reqs, lset)
     serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress, cons)
-    judged = _judged(fmt, outs, val, lset, "val")
+    judged = _judged(fmt, outs[:len(val)], val, lset, "val")
+    judged += _judged(fmt, outs[len(val):], extra, lset, "reserved")
     if model == HEAD:                                    # out-of-fold answers to the training calls, written by S4
         judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / str(cid), rows), lset, "crossfit")
-    col = lambda k, part=None: [j[k] for j in judged if part in (None, j["part"])]
+    col = lambda k: [j[k] for j in judged]
+    held = lambda k: [j[k] for j in judged if j["part"] != "crossfit"]
     cal = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), target, min_accepted)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
-    cal |= {"n_val": len(val), "n_crossfit": len(judged) - len(val), "valid": mean(col("valid", "val")),
-            "slm_quality": mean(col("slm", "val")), "llm_quality": mean(col("llm", "val"))}
+    cal |= {"n_val": len(val), "n_reserved": len(extra), "n_crossfit": len(judged) - len(val) - len(extra),
+            "valid": mean(held("valid")), "slm_quality": mean(held("slm")), "llm_quality": mean(held("llm"))}
     entry = serve | shape | {"format": fmt, "labels": labels, "threshold": cal["threshold"], "calibration": cal}
     return entry, [{"cluster": cid} | j for j in judged]
 
 # %% ../nbs/07_router.ipynb #fbc70423
+def _calibrated_on(c: dict, crossfit: bool = True) -> str:
+    "The calls a threshold was set on, in words: validation calls, and reserved or cross-fitted training calls."
+    kinds = {"n_val": "validation", "n_reserved": "reserved training"}
+    if crossfit:
+        kinds["n_crossfit"] = "cross-fitted training"
+    parts = [f"{c[k]} {what}" for k, what in kinds.items() if c.get(k)]
+    if len(parts) < 2:
+        return (parts[0] if parts else "0") + " calls"
+    return f"{sum(c.get(k) or 0 for k in kinds)} calls ({', '.join(parts)} calls)"
+
 def _verdict(entry: dict, target: float) -> dict:
     "The route a calibrated cluster gets, and why."
     c = entry["calibration"]
-    on = f"{c['n_val']} validation calls"
-    if c["n_crossfit"]:
-        n = c["n_val"] + c["n_crossfit"]
-        on = f"{n} calls ({c['n_val']} validation, {c['n_crossfit']} cross-fitted training calls)"
     if entry["threshold"] is not None:
-        return {"route": "slm", "reason": f"keeps {c['retention']:.0%} of the LLM's quality on {c['accepted']} of {on}"}
+        kept = f"keeps {c['retention']:.0%} of the LLM's quality"
+        return {"route": "slm", "reason": f"{kept} on {c['accepted']} of {_calibrated_on(c)}"}
     return {"route": "llm",
             "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on "
-                      f"{c['n_val']} validation calls; no confidence threshold keeps {target:.0%} of the LLM's quality"}
+                      f"{_calibrated_on(c, crossfit=False)}; no confidence threshold keeps {target:.0%} of the LLM's quality"}
 
 # %% ../nbs/07_router.ipynb #0e70223b
 @dataclass
@@ -408,11 +420,13 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
             clusters[cid] = {"route": "llm", "reason": why, "format": e["format"]}
             continue
         rows = calls.filter(pl.col("cluster") == cid).sort("call_id")
-        train, val = rows.filter(pl.col("part").is_null()).to_dicts(), rows.filter(pl.col("part") == "val").to_dicts()
+        kept = rows["call_id"].is_in(list(reserved_ids(e)))           # S4 kept these from training for this
+        train = rows.filter(pl.col("part").is_null() & ~kept).to_dicts()
+        val, reserved = rows.filter(pl.col("part") == "val").to_dicts(), rows.filter(kept).to_dicts()
         n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
         shape = {k: e.get(k) for k in ("constrained", "max_calls")}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
-                                       cfg.batch_size, progress, e["model"], shape, e.get("labels"))
+                                       cfg.batch_size, progress, e["model"], shape, e.get("labels"), reserved)
         clusters[cid] = entry | _verdict(entry, cfg.target)
         cal_rows += per
     config = {"classifier": choose_classifier(rep), "classifiers": rep,

@@ -23,12 +23,12 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
            'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output',
-           'split_of', 'heldout_part', 'parted_calls', 'head_classes', 'label_text', 'frequent_share', 'LabelHead',
-           'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head', 'shared_embedder', 'grounding',
-           'judge_client', 'free_text_metric', 'judge_match', 'timed_answers', 'evaluate_candidates',
-           'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit', 'load_crossfit',
-           'evaluate_head', 'VolumePoint', 'volume_point', 'volume_curve', 'choose_decoder', 'Retrieved',
-           'retrieve_shots', 'SelectConfig', 'run_select', 'int_keys', 'read_selection', 'selection_table']
+           'split_of', 'heldout_part', 'parted_calls', 'reserved_calls', 'reserved_ids', 'head_classes', 'label_text',
+           'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head',
+           'shared_embedder', 'grounding', 'judge_client', 'free_text_metric', 'judge_match', 'timed_answers',
+           'evaluate_candidates', 'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit',
+           'load_crossfit', 'evaluate_head', 'VolumePoint', 'volume_point', 'volume_curve', 'choose_decoder',
+           'Retrieved', 'retrieve_shots', 'SelectConfig', 'run_select', 'int_keys', 'read_selection', 'selection_table']
 
 # %% ../nbs/05_select.ipynb #cca307f9
 class _UnderscoreModels(dict):
@@ -185,6 +185,17 @@ def parted_calls(run_dir) -> pl.DataFrame:
         pl.read_parquet(run_dir / "clusters.parquet").select("call_id", "cluster"), on="call_id")
     parts = [heldout_part(r) for r in calls.select("call_id", "tags").iter_rows(named=True)]
     return calls.with_columns(pl.Series("part", parts, dtype=pl.String))
+
+# %% ../nbs/05_select.ipynb #e5a0c1d2
+def reserved_calls(train: list[dict], n_val: int, reserve_to: int, max_share: float) -> list[str]:
+    "Ids of the training calls that bring `n_val` validation calls up to `reserve_to`, at most `max_share` of `train`."
+    n = min(max(0, reserve_to - n_val), int(max_share * len(train)))
+    key = lambda r: hashlib.sha256(("reserve:" + r["call_id"]).encode()).hexdigest()
+    return sorted(r["call_id"] for r in sorted(train, key=key)[:n])
+
+def reserved_ids(entry: dict) -> set[str]:
+    "The training calls S4 reserved for a cluster's router threshold (`entry`: its `selection.json` entry)."
+    return set(entry.get("reserved") or [])
 
 # %% ../nbs/05_select.ipynb #aecfcd0f
 HEAD = "minilm-label-head"          # the candidate name of a label head
@@ -647,6 +658,8 @@ class SelectConfig:
     label_names: bool = True       # a label's name, as words, is one more training example of it
     constrain: bool = True         # answers decoded within their schema
     volume_fractions: tuple = (0.25, 0.5)  # a label site's head fitted again on these shares of its training calls
+    reserve_to: int = 40           # a decoder cluster's validation calls are brought up to this by reserved training calls
+    max_reserved: float = 0.2      # ... at most this share of its training calls
 
 # %% ../nbs/05_select.ipynb #82fca98d
 @reuses_vectors()
@@ -717,6 +730,9 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         if left is not None: left = max(0.0, left - (time.perf_counter() - t0))
         name, why = choose_decoder(entry["baselines"], cfg.min_valid)
         entry |= {"route": "slm" if name else "llm", "model": name, "reason": why}
+        if name:                                        # calls for the router's threshold, kept from training
+            n_val = sum(heldout_part(r) == "val" for r in heldout)
+            entry["reserved"] = reserved_calls(train, n_val, cfg.reserve_to, cfg.max_reserved)
         out[cid] = entry
     out = {c: out[c] for c in sorted(cards)}
     (run_dir / "selection.json").write_text(json.dumps(out, indent=1, ensure_ascii=False))   # JSON keys: "0", "1", …

@@ -40,6 +40,13 @@ def test_pipeline_runs_from_an_unseen_log_to_report(shop_run):
     tools = [c for c, e in sel.items() if e["format"] == "tool_call"]
     assert tools and all(sel[c]["constrained"] and sel[c]["max_calls"] >= 1 for c in tools)     # decoded within the schema
     assert all(rc["clusters"][c]["constrained"] for c in tools if "calibration" in rc["clusters"][c])
+    trained_tools = [c for c in tools if (rd / "adapters" / c / "train_config.json").exists()]
+    assert trained_tools
+    for c in trained_tools:                 # S4 reserved training calls for the router's threshold: S5 did not train on them
+        info = json.loads((rd / "adapters" / c / "train_config.json").read_text())
+        assert sel[c]["reserved"] and info["n_examples"] == sel[c]["n_train"] - len(sel[c]["reserved"])
+        used = cal.filter((pl.col("cluster") == int(c)) & (pl.col("part") == "reserved"))["call_id"]
+        assert set(used) <= set(sel[c]["reserved"])
     served = pl.read_parquet(rd / "eval" / "predictions.parquet").filter(pl.col("route") == "slm")
     assert served["slm_valid"].all() and served["pred_cluster"].cast(pl.String).is_in([c for c, e in rc["clusters"].items() if e["route"] == "slm"]).all()
     html = (rd / "report.html").read_text()
