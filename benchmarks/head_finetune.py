@@ -11,10 +11,10 @@ and the best share any threshold could serve on the test calls at 95 % (chosen o
 each took. Writes `benchmarks/out/head_finetune.json`."""
 import argparse, json, time
 from pathlib import Path
-import numpy as np, polars as pl, torch
+import numpy as np, torch
 from slm_agents.cluster import embed_texts, load_embedder
-from slm_agents.select import LabelHead, _last_user, calibrate, cross_fit, label_text, parted_calls
-from span_head import best_share
+from slm_agents.select import LabelHead, _last_user, calibrate, cross_fit, label_text
+from span_head import best_share, cluster_parts
 
 def served(preds, gold, th) -> tuple[float, float | None]:
     "(share of calls whose confidence reaches `th`, their accuracy)."
@@ -37,9 +37,7 @@ if __name__ == "__main__":
     ap.add_argument("--out", default="benchmarks/out/head_finetune.json")
     a = ap.parse_args()
     torch.manual_seed(0)
-    calls = parted_calls(a.run_dir).filter(pl.col("cluster") == a.cluster).sort("call_id")
-    part = lambda p: (calls.filter(pl.col("part").is_null()) if p is None else calls.filter(pl.col("part") == p)).to_dicts()
-    tr, va, te = part(None), part("val"), part("test")
+    tr, va, te = cluster_parts(a.run_dir, a.cluster)
     ans = lambda rs: [json.loads(r["response"])["choices"][0]["message"]["content"].strip() for r in rs]
     txt = lambda rs: [_last_user(json.loads(r["request"])) for r in rs]
     y, gv, gt = ans(tr), ans(va), ans(te)

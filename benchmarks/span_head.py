@@ -14,6 +14,12 @@ import numpy as np, polars as pl, torch
 from slm_agents.cluster import load_embedder
 from slm_agents.select import _last_user, _softmax, calibrate, field_f1, parted_calls
 
+def cluster_parts(run_dir, cluster: int) -> tuple[list[dict], list[dict], list[dict]]:
+    "A run's cluster's calls: training, validation and test (`select.parted_calls`)."
+    calls = parted_calls(run_dir).filter(pl.col("cluster") == cluster).sort("call_id")
+    return tuple(calls.filter(pl.col("part").is_null() if p is None else pl.col("part") == p).to_dicts()
+                 for p in (None, "val", "test"))
+
 def answer_of(r) -> dict: return json.loads(json.loads(r["response"])["choices"][0]["message"]["content"])
 def text_of(r) -> str: return _last_user(json.loads(r["request"]))
 
@@ -100,9 +106,7 @@ if __name__ == "__main__":
     ap.add_argument("cluster", type=int)
     ap.add_argument("--out", default="benchmarks/out/span_head.json")
     a = ap.parse_args()
-    calls = parted_calls(a.run_dir).filter(pl.col("cluster") == a.cluster).sort("call_id")
-    part = lambda p: (calls.filter(pl.col("part").is_null()) if p is None else calls.filter(pl.col("part") == p)).to_dicts()
-    tr, va, te = part(None), part("val"), part("test")
+    tr, va, te = cluster_parts(a.run_dir, a.cluster)
     keys = list(answer_of(tr[0]))
     st = load_embedder()
     texts = {id(r): text_of(r) for r in tr + va + te}
