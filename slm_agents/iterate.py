@@ -30,6 +30,7 @@ class IterateConfig:
     n_replay: int = 60              # new held-out calls per cluster replayed, and per decoder calibrated and judged
     acceptance_drop: float = 0.10   # a fall this large in served share or acceptance marks a specialist for retraining
     target: float = 0.95            # the router's retention target
+    min_served_quality: float = 0.8 # ... and its floor on the served answers
     min_accepted: int = 5           # answers a threshold must serve (as the router)
     min_train: int = 50             # training calls a cluster needs for a new specialist (as S4)
     steps: int = 60                 # LoRA steps when a decoder specialist is retrained
@@ -254,7 +255,8 @@ def recalibrate(run_dir, cid: int, entry: dict, val: list[dict], cfg: IterateCon
     _, outs = specialist_answers(run_dir, cid, entry["model"], entry["format"], reqs)
     rows = cal.to_dicts() + _judged(entry["format"], outs, val, labels, "new")
     col = lambda k: [r[k] for r in rows]
-    c = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), cfg.target, cfg.min_accepted)
+    c = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), cfg.target, cfg.min_accepted,
+                  cfg.min_served_quality)
     return entry | {"threshold": c["threshold"], "calibration": entry["calibration"] | c | {"n_new": len(val)}}
 
 # %% ../nbs/11_iterate.ipynb #5ba03830
@@ -290,7 +292,8 @@ def update_cluster(run_dir: Path, cid: int, entry: dict, rows: list[dict], val: 
         return (_served_entry(old, "kept; recalibrated on new calls") if old else entry), {"old": j_old}
     model = fit_replacement(run_dir / "candidates", cid, entry, rows, cfg, progress)
     new, _ = calibrate_cluster(run_dir / "candidates", cid, rows, val, entry["format"], len(val), cfg.target,
-                               cfg.min_accepted, cfg.batch_size, model=model)
+                               cfg.min_accepted, cfg.batch_size, model=model,
+                               min_served_quality=cfg.min_served_quality)
     j_new = judge(run_dir / "candidates", cid, new, test)
     result = choose(j_old, j_new, cfg.target)
     if result == "retired" and what == "train":       # it never had a specialist: nothing to retire

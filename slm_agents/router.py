@@ -338,7 +338,7 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
 def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
                       shape: dict | None = None, labels: list | None = None,
-                      reserved: list[dict] = ()) -> tuple[dict, list[dict]]:
+                      reserved: list[dict] = (), min_served_quality: float = 0.8) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
     labels = (labels or _labels(rows)) if fmt == "label" else None     # S4's set, else the training answers'
     lset = set(labels) if labels else None
@@ -356,7 +356,7 @@ def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt:
         judged += _judged(fmt, *load_crossfit(Path(run_dir) / "heads" / str(cid), rows), lset, "crossfit")
     col = lambda k: [j[k] for j in judged]
     held = lambda k: [j[k] for j in judged if j["part"] != "crossfit"]
-    cal = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), target, min_accepted)
+    cal = calibrate(col("slm"), col("llm"), col("confidence"), col("valid"), target, min_accepted, min_served_quality)
     mean = lambda xs: round(float(np.mean(xs)), 4) if xs else 0.0
     cal |= {"n_val": len(val), "n_reserved": len(extra), "n_crossfit": len(judged) - len(val) - len(extra),
             "valid": mean(held("valid")), "slm_quality": mean(held("slm")), "llm_quality": mean(held("llm"))}
@@ -374,22 +374,23 @@ def _calibrated_on(c: dict, crossfit: bool = True) -> str:
         return (parts[0] if parts else "0") + " calls"
     return f"{sum(c.get(k) or 0 for k in kinds)} calls ({', '.join(parts)} calls)"
 
-def _verdict(entry: dict, target: float) -> dict:
+def _verdict(entry: dict, target: float, min_served_quality: float = 0.8) -> dict:
     "The route a calibrated cluster gets, and why."
     c = entry["calibration"]
     if entry["threshold"] is not None:
-        kept = f"keeps {c['retention']:.0%} of the LLM's quality"
-        return {"route": "slm", "reason": f"{kept} on {c['accepted']} of {_calibrated_on(c)}"}
-    return {"route": "llm",
-            "reason": f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%} on "
-                      f"{_calibrated_on(c, crossfit=False)}; no confidence threshold keeps {target:.0%} of the LLM's quality"}
+        kept = f"keeps {c['retention']:.0%} of the LLM's quality on {_calibrated_on(c)}"
+        return {"route": "slm", "reason": f"{kept}, serving {c['accepted']} ({c['served_quality']:.0%} on those)"}
+    reached = f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%}"
+    rule = f"keeps {target:.0%} of the LLM's quality with its served answers at {min_served_quality:.0%}"
+    return {"route": "llm", "reason": f"{reached} on {_calibrated_on(c, crossfit=False)}; no confidence threshold {rule}"}
 
 # %% ../nbs/07_router.ipynb #0e70223b
 @dataclass
 class RouterConfig:
     "The router stage's settings."
     n_val: int = 40                      # validation calls per cluster for the specialist's answer threshold
-    target: float = 0.95                 # a specialist serves only where it keeps this share of the LLM's quality
+    target: float = 0.95                 # a specialist serves only where its cluster's calls keep this share of the LLM's quality
+    min_served_quality: float = 0.8      # ... and its served answers this share on themselves
     min_accepted: int = 5                # fewer accepted validation calls than this: the cluster stays on the LLM
     min_cluster_confidence: float = 0.5  # the cluster classifier's confidence below which a call goes to the LLM
     batch_size: int = 8                  # calls generated together
@@ -426,11 +427,13 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
         n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
         shape = {k: e.get(k) for k in ("constrained", "max_calls")}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
-                                       cfg.batch_size, progress, e["model"], shape, e.get("labels"), reserved)
-        clusters[cid] = entry | _verdict(entry, cfg.target)
+                                       cfg.batch_size, progress, e["model"], shape, e.get("labels"), reserved,
+                                       cfg.min_served_quality)
+        clusters[cid] = entry | _verdict(entry, cfg.target, cfg.min_served_quality)
         cal_rows += per
     config = {"classifier": choose_classifier(rep), "classifiers": rep,
-              "min_cluster_confidence": cfg.min_cluster_confidence, "retention_target": cfg.target, "clusters": clusters}
+              "min_cluster_confidence": cfg.min_cluster_confidence, "retention_target": cfg.target,
+              "min_served_quality": cfg.min_served_quality, "clusters": clusters}
     (out / "router.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
     schema = {"cluster": pl.Int64, "call_id": pl.String, "part": pl.String, "confidence": pl.Float64,
               "valid": pl.Boolean, "slm": pl.Float64, "llm": pl.Float64}

@@ -470,17 +470,24 @@ def calibrate(
     valid: list[bool],
     target: float = 0.95,
     min_accepted: int = 5,
+    min_served_quality: float = 0.8,
 ) -> dict:
-    "Lowest answer-confidence threshold whose accepted answers keep `target` of the LLM's quality on them."
+    "Lowest answer-confidence threshold at which the calls keep `target` of the LLM's quality, the LLM answering the rest."
     order = sorted(range(len(conf)), key=lambda i: -conf[i])
+    total = sum(llm)
     best, s, l, n = None, 0.0, 0.0, 0
     for i in order:
-        if not valid[i]: continue
+        if not valid[i]:
+            continue
         s, l, n = s + slm[i], l + llm[i], n + 1
-        if n >= min_accepted and s >= target * l:
-            best = {"threshold": conf[i], "accepted": n, "retention": round(s / l, 4) if l else 1.0}
-    cover = (best or {}).get("accepted", 0) / max(1, len(conf))
-    return {"threshold": None, "accepted": 0, "coverage": 0.0} if best is None else best | {"coverage": round(cover, 4)}
+        kept = s + total - l                      # the served answers, and the LLM's on every other call
+        if n >= min_accepted and kept >= target * total and s >= min_served_quality * l:
+            best = {"threshold": conf[i], "accepted": n,
+                    "retention": round(kept / total, 4) if total else 1.0,
+                    "served_quality": round(s / l, 4) if l else 1.0}
+    if best is None:
+        return {"threshold": None, "accepted": 0, "coverage": 0.0}
+    return best | {"coverage": round(best["accepted"] / max(1, len(conf)), 4)}
 
 # %% ../nbs/05_select.ipynb #1cdfd1dd
 def head_scores(preds: list[tuple[str, float]], rows: list[dict], fmt: str, labels=None) -> dict:
@@ -512,12 +519,13 @@ def load_crossfit(head_dir, rows: list[dict]) -> tuple[list[tuple[str, float]], 
 
 # %% ../nbs/05_select.ipynb #c61aa1ab
 def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str, labels: set | None,
-                  target: float = 0.95, crossfit: tuple[list, list] = ((), ())) -> dict:
+                  target: float = 0.95, crossfit: tuple[list, list] = ((), ()),
+                  min_served_quality: float = 0.8) -> dict:
     "A fitted head on held-out `rows` (vectors `vecs`): score, valid rate, share it could serve at `target`, seconds per call."
     outs = head.predict(vecs)
     held = head_scores(outs, rows, fmt, labels)
     extra = head_scores(*crossfit, fmt, labels)          # out-of-fold answers to training calls
-    cal = calibrate(*(held[k] + extra[k] for k in ("slm", "llm", "conf", "valid")), target, 5)
+    cal = calibrate(*(held[k] + extra[k] for k in ("slm", "llm", "conf", "valid")), target, 5, min_served_quality)
     t = cal["threshold"]
     served = [v and t is not None and c >= t for c, v in zip(held["conf"], held["valid"])]
     timed = [json.loads(r["request"]) for r in rows[:16]]
@@ -532,7 +540,7 @@ def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str,
 
 # %% ../nbs/05_select.ipynb #92f747b2
 def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names=True,
-              train=()):
+              train=(), min_served_quality=0.8):
     "(head, its `evaluate_head` result, its out-of-fold answers) on a cluster's training calls, judged on all held-out calls."
     from slm_agents.cluster import embed_texts
     y = head_classes(answers, fmt)
@@ -541,7 +549,8 @@ def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels,
     t0 = time.perf_counter()
     head, cf = fit_scaled_head(train_vecs, y, name_vecs, names, embedder)
     fit_s = time.perf_counter() - t0                     # the head's training cost (embeddings are S4's anyway)
-    res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (cf.answers, list(train)))
+    res = evaluate_head(head, heldout_vecs, heldout, fmt, labels, target, (cf.answers, list(train)),
+                        min_served_quality)
     res["fitted"]["temperature"] = cf.temperature
     res["fitted"]["fit_seconds"] = round(fit_s, 2)
     return head, res, cf.answers
@@ -562,7 +571,7 @@ def volume_point(fraction: float, answers: list[str], fitted: dict) -> VolumePoi
 
 # %% ../nbs/05_select.ipynb #b7c1e2a4
 def volume_curve(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names, train,
-                 fractions=(0.25, 0.5), seed: int = 0) -> list[VolumePoint]:
+                 fractions=(0.25, 0.5), seed: int = 0, min_served_quality=0.8) -> list[VolumePoint]:
     "The head fitted on a seeded share (each of `fractions`) of the training calls, judged on the same held-out calls."
     order = np.random.default_rng(seed).permutation(len(answers))
     points = []
@@ -571,7 +580,7 @@ def volume_curve(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labe
         sub = [answers[i] for i in keep]
         if len(set(sub)) < 2: continue                  # one answer is no head
         _, fitted, _ = _try_head(embedder, train_vecs[keep], sub, fmt, heldout, heldout_vecs, labels, target,
-                                 label_names, [train[i] for i in keep])
+                                 label_names, [train[i] for i in keep], min_served_quality)
         points.append(volume_point(f, sub, fitted))
     return points
 
@@ -654,7 +663,8 @@ class SelectConfig:
     label_head: bool = True        # try a label head on closed label sets first
     min_head_coverage: float = 0.1 # a head is chosen when it could serve this share of held-out calls at `target`
     min_frequent_share: float = 0.2  # outside closed label sets, a head is tried when its answers cover this share
-    target: float = 0.95           # quality retention a served answer must keep
+    target: float = 0.95           # quality a cluster's calls must keep, the LLM answering those not served
+    min_served_quality: float = 0.8  # ... and the served answers on themselves
     label_names: bool = True       # a label's name, as words, is one more training example of it
     constrain: bool = True         # answers decoded within their schema
     volume_fractions: tuple = (0.25, 0.5)  # a label site's head fitted again on these shares of its training calls
@@ -705,12 +715,12 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         entry["max_calls"] = most_calls(answers) if fmt == "tool_call" else None
         if cfg.label_head and (fmt == "label" or frequent_share(answers) >= cfg.min_frequent_share):   # the cheapest first
             head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, cfg.target,
-                                          cfg.label_names, train)
+                                          cfg.label_names, train, cfg.min_served_quality)
             entry["baselines"][HEAD] = fitted
             cover = fitted["fitted"]["coverage"]
             if fmt == "label":                          # what more traffic would buy
                 curve = volume_curve(embedder, tv, answers, fmt, heldout, hv, labels, cfg.target, cfg.label_names,
-                                     train, cfg.volume_fractions)
+                                     train, cfg.volume_fractions, min_served_quality=cfg.min_served_quality)
                 entry["volume"] = [asdict(p) for p in curve + [volume_point(1.0, answers, fitted)]]
             if cover >= cfg.min_head_coverage:
                 save_crossfit(head.save(run_dir / "heads" / str(cid)), train, oof)
