@@ -382,14 +382,15 @@ def _verdict(entry: dict, target: float, min_served_quality: float = 0.8) -> dic
         return {"route": "slm", "reason": f"{kept}, serving {c['accepted']} ({c['served_quality']:.0%} on those)"}
     reached = f"specialist reaches {c['slm_quality']:.0%} vs the LLM's {c['llm_quality']:.0%}"
     rule = f"keeps {target:.0%} of the LLM's quality with its served answers at {min_served_quality:.0%}"
-    return {"route": "llm", "reason": f"{reached} on {_calibrated_on(c, crossfit=False)}; no confidence threshold {rule}"}
+    on = _calibrated_on(c, crossfit=False)
+    return {"route": "llm", "reason": f"{reached} on {on}; no confidence threshold {rule}"}
 
 # %% ../nbs/07_router.ipynb #0e70223b
 @dataclass
 class RouterConfig:
     "The router stage's settings."
     n_val: int = 40                      # validation calls per cluster for the specialist's answer threshold
-    target: float = 0.95                 # a specialist serves only where its cluster's calls keep this share of the LLM's quality
+    target: float = 0.95                 # served only where its cluster's calls keep this share of the LLM's quality
     min_served_quality: float = 0.8      # ... and its served answers this share on themselves
     min_accepted: int = 5                # fewer accepted validation calls than this: the cluster stays on the LLM
     min_cluster_confidence: float = 0.5  # the cluster classifier's confidence below which a call goes to the LLM
