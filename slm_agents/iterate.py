@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .cluster import VECTORS, reuses_vectors
 from .router import Router, calibrate_cluster, read_router_config, specialist_answers, validate
 from .formats import label_set, target_text
-from .select import HEAD, llm_score, parted_calls, score_output, split_of
+from .select import HEAD, MIN_SERVED_QUALITY, llm_score, parted_calls, score_output, split_of
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class IterateConfig:
     n_replay: int = 60              # new held-out calls per cluster replayed, and per decoder calibrated and judged
     acceptance_drop: float = 0.10   # a fall this large in served share or acceptance marks a specialist for retraining
     target: float = 0.95            # the router's retention target
-    min_served_quality: float = 0.8 # ... and its floor on the served answers
+    min_served_quality: float = MIN_SERVED_QUALITY  # ... and its floor on the served answers
     min_accepted: int = 5           # answers a threshold must serve (as the router)
     min_train: int = 50             # training calls a cluster needs for a new specialist (as S4)
     steps: int = 60                 # LoRA steps when a decoder specialist is retrained

@@ -16,9 +16,9 @@ from .finetune import eval_sizes
 from .models import generate_scored
 from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, label_set, parse_tool_calls,
                                 specialist_prompts, target_text)
-from .select import (HEAD, LabelHead, _softmax, calibrate, grounding, heldout_part, llm_score, load_crossfit,
-                               int_keys, parted_calls, read_selection, reserved_ids, score_output, shared_embedder,
-                               split_of)
+from .select import (HEAD, MIN_SERVED_QUALITY, LabelHead, _softmax, calibrate, grounding, heldout_part,
+                               llm_score, load_crossfit, int_keys, parted_calls, read_selection, reserved_ids,
+                               score_output, shared_embedder, split_of)
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +338,8 @@ def _judged(fmt, outs, rows, lset, part: str) -> list[dict]:
 def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt: str, n_val=40, target=0.95,
                       min_accepted=5, batch_size=8, progress=False, model: str | None = None,
                       shape: dict | None = None, labels: list | None = None,
-                      reserved: list[dict] = (), min_served_quality: float = 0.8) -> tuple[dict, list[dict]]:
+                      reserved: list[dict] = (),
+                      min_served_quality: float = MIN_SERVED_QUALITY) -> tuple[dict, list[dict]]:
     "(router entry, per-call calibration rows) for one cluster's specialist (`model`: S4's choice); a head adds its cross-fit."
     labels = (labels or _labels(rows)) if fmt == "label" else None     # S4's set, else the training answers'
     lset = set(labels) if labels else None
@@ -374,7 +375,7 @@ def _calibrated_on(c: dict, crossfit: bool = True) -> str:
         return (parts[0] if parts else "0") + " calls"
     return f"{sum(c.get(k) or 0 for k in kinds)} calls ({', '.join(parts)} calls)"
 
-def _verdict(entry: dict, target: float, min_served_quality: float = 0.8) -> dict:
+def _verdict(entry: dict, target: float, min_served_quality: float = MIN_SERVED_QUALITY) -> dict:
     "The route a calibrated cluster gets, and why."
     c = entry["calibration"]
     if entry["threshold"] is not None:
@@ -391,7 +392,7 @@ class RouterConfig:
     "The router stage's settings."
     n_val: int = 40                      # validation calls per cluster for the specialist's answer threshold
     target: float = 0.95                 # served only where its cluster's calls keep this share of the LLM's quality
-    min_served_quality: float = 0.8      # ... and its served answers this share on themselves
+    min_served_quality: float = MIN_SERVED_QUALITY  # ... and its served answers this share on themselves
     min_accepted: int = 5                # fewer accepted validation calls than this: the cluster stays on the LLM
     min_cluster_confidence: float = 0.5  # the cluster classifier's confidence below which a call goes to the LLM
     batch_size: int = 8                  # calls generated together

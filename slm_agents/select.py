@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'EQUIVALENT', 'FREE_TEXT_METRIC', 'HEAD', 'HEAD_PARAMS_M', 'OTHER', 'JUDGE_PROMPT', 'MODES', 'CLOSE',
-           'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match', 'score_output',
-           'split_of', 'heldout_part', 'parted_calls', 'reserved_calls', 'reserved_ids', 'head_classes', 'label_text',
-           'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head',
+           'MIN_SERVED_QUALITY', 'bfcl_checker', 'bfcl_verdict', 'bfcl_valid', 'field_f1', 'rouge_l', 'semantic_match',
+           'score_output', 'split_of', 'heldout_part', 'parted_calls', 'reserved_calls', 'reserved_ids', 'head_classes',
+           'label_text', 'frequent_share', 'LabelHead', 'fit_temperature', 'CrossFit', 'cross_fit', 'fit_scaled_head',
            'shared_embedder', 'grounding', 'judge_client', 'free_text_metric', 'judge_match', 'timed_answers',
            'evaluate_candidates', 'evaluate_candidate', 'llm_score', 'calibrate', 'head_scores', 'save_crossfit',
            'load_crossfit', 'evaluate_head', 'VolumePoint', 'volume_point', 'volume_curve', 'choose_decoder',
@@ -463,6 +463,8 @@ def llm_score(fmt: str, row: dict, labels=None) -> float:
     return score_output(fmt, target_text(json.loads(row["response"]) if row["response"] else None), row, labels)[0]
 
 # %% ../nbs/05_select.ipynb #039398f5
+MIN_SERVED_QUALITY = 0.8   # the served answers' floor: it binds where a threshold serves under a quarter of the calls
+
 def calibrate(
     slm: list[float],
     llm: list[float],
@@ -470,7 +472,7 @@ def calibrate(
     valid: list[bool],
     target: float = 0.95,
     min_accepted: int = 5,
-    min_served_quality: float = 0.8,
+    min_served_quality: float = MIN_SERVED_QUALITY,
 ) -> dict:
     "Lowest answer-confidence threshold at which the calls keep `target` of the LLM's quality, the LLM answering the rest."
     order = sorted(range(len(conf)), key=lambda i: -conf[i])
@@ -520,7 +522,7 @@ def load_crossfit(head_dir, rows: list[dict]) -> tuple[list[tuple[str, float]], 
 # %% ../nbs/05_select.ipynb #c61aa1ab
 def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str, labels: set | None,
                   target: float = 0.95, crossfit: tuple[list, list] = ((), ()),
-                  min_served_quality: float = 0.8) -> dict:
+                  min_served_quality: float = MIN_SERVED_QUALITY) -> dict:
     "A fitted head on held-out `rows` (vectors `vecs`): score, valid rate, share it could serve at `target`, seconds per call."
     outs = head.predict(vecs)
     held = head_scores(outs, rows, fmt, labels)
@@ -540,7 +542,7 @@ def evaluate_head(head: LabelHead, vecs: np.ndarray, rows: list[dict], fmt: str,
 
 # %% ../nbs/05_select.ipynb #92f747b2
 def _try_head(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names=True,
-              train=(), min_served_quality=0.8):
+              train=(), min_served_quality=MIN_SERVED_QUALITY):
     "(head, its `evaluate_head` result, its out-of-fold answers) on a cluster's training calls, judged on all held-out calls."
     from slm_agents.cluster import embed_texts
     y = head_classes(answers, fmt)
@@ -571,7 +573,8 @@ def volume_point(fraction: float, answers: list[str], fitted: dict) -> VolumePoi
 
 # %% ../nbs/05_select.ipynb #b7c1e2a4
 def volume_curve(embedder, train_vecs, answers, fmt, heldout, heldout_vecs, labels, target, label_names, train,
-                 fractions=(0.25, 0.5), seed: int = 0, min_served_quality=0.8) -> list[VolumePoint]:
+                 fractions=(0.25, 0.5), seed: int = 0,
+                 min_served_quality=MIN_SERVED_QUALITY) -> list[VolumePoint]:
     "The head fitted on a seeded share (each of `fractions`) of the training calls, judged on the same held-out calls."
     order = np.random.default_rng(seed).permutation(len(answers))
     points = []
@@ -664,7 +667,7 @@ class SelectConfig:
     min_head_coverage: float = 0.1 # a head is chosen when it could serve this share of held-out calls at `target`
     min_frequent_share: float = 0.2  # outside closed label sets, a head is tried when its answers cover this share
     target: float = 0.95           # quality a cluster's calls must keep, the LLM answering those not served
-    min_served_quality: float = 0.8  # ... and the served answers on themselves
+    min_served_quality: float = MIN_SERVED_QUALITY  # ... and the served answers on themselves
     label_names: bool = True       # a label's name, as words, is one more training example of it
     constrain: bool = True         # answers decoded within their schema
     volume_fractions: tuple = (0.25, 0.5)  # a label site's head fitted again on these shares of its training calls
