@@ -8,13 +8,14 @@ at that threshold are shown too, and the largest share any threshold could serve
 chosen on those calls themselves (an upper bound). No model runs."""
 import argparse
 import polars as pl
+from slm_agents.evaluate import summarise
 from slm_agents.select import calibrate
 
 def on_test(test: pl.DataFrame, threshold: float) -> tuple[float, float]:
-    "(share served, cluster retention) of `test` answers at `threshold`, the LLM's answer on every other call."
+    "(share served, cluster retention) of `test` answers at `threshold`, as the evaluation counts them (`summarise`)."
     served = test["slm_valid"] & (test["answer_confidence"] >= threshold)
-    routed = pl.Series(served).cast(float) * test["slm_score"] + (~served).cast(float) * test["llm_score"]
-    return float(served.mean()), float(routed.sum() / test["llm_score"].sum())
+    m = summarise(test.with_columns(route=pl.when(served).then(pl.lit("slm")).otherwise(pl.lit("llm"))))
+    return m["replacement_rate"], m["quality_retention"]
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
