@@ -6,7 +6,7 @@
 from __future__ import annotations
 import base64, html, json, logging, math
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 import numpy as np, polars as pl
 from .models import prompt_text, render_messages
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'PRED_SCHEMA', 'test_calls', 'replay', 'summarise', 'cost', 'break_even', 'training_seconds',
-           'cluster_break_even', 'sweep', 'apgr', 'traffic_rates', 'cluster_metrics', 'metrics', 'plot_curve',
-           'plot_quality', 'plot_volume', 'write_report', 'EvaluateConfig', 'run_evaluate']
+           'cluster_break_even', 'sweep', 'apgr', 'traffic_rates', 'LLMTraffic', 'llm_traffic', 'cluster_metrics',
+           'metrics', 'plot_curve', 'plot_quality', 'plot_volume', 'write_report', 'EvaluateConfig', 'run_evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #ece643e0
 def test_calls(run_dir, n_test: int = 60) -> pl.DataFrame:
@@ -288,6 +288,41 @@ def traffic_rates(per: dict, sizes: dict, n_ingested: int) -> dict:
     return {"replacement_rate_all": round(replaced, 4), "quality_retention_all": round(kept + aside, 4),
             "share_set_aside": round(aside, 4)}
 
+# %% ../nbs/08_evaluate.ipynb #b7e41a02
+@dataclass
+class LLMTraffic:
+    "One part of the traffic the LLM still serves."
+    cluster: str            # a cluster id, or "set aside"
+    format: str | None
+    share_all: float        # its share of all ingested calls
+    served: float           # share of its held-out calls the specialist served
+    llm_share_all: float    # share of all ingested calls it leaves on the LLM
+    why: str
+
+# %% ../nbs/08_evaluate.ipynb #b7e41a03
+def _why(e: dict, has: bool, plan_reason: str | None) -> str:
+    "Why a cluster's calls stay on the LLM: the router's reason, or its fallbacks and the plan's reason."
+    if e.get("route") == "llm": return e.get("reason") or "kept on the LLM"
+    if not has: return "no held-out test calls to replay"
+    falls = e.get("fallback_reasons") or {}
+    why = f"{sum(falls.values())} of {e['n']} test calls fell back"
+    if falls: why += " (" + ", ".join(f"{k}: {v}" for k, v in falls.items()) + ")"
+    return f"{why}; plan: {plan_reason}" if plan_reason else why
+
+def llm_traffic(per: dict, sizes: dict, n_ingested: int, plan_reasons: dict | None = None) -> list[LLMTraffic]:
+    "The LLM-served share of all ingested calls by cluster and set-aside part, largest first, each with why."
+    n, plan_reasons, rows = max(1, n_ingested), plan_reasons or {}, []
+    for cid, e in per.items():
+        share = sizes.get(cid, 0) / n
+        has = bool(e.get("n")) and e.get("quality_retention") is not None
+        served = (e.get("replacement_rate") or 0.0) if has else 0.0
+        why = _why(e, has, plan_reasons.get(cid))
+        rows.append(LLMTraffic(str(cid), e.get("format"), round(share, 4), served, round(share * (1 - served), 4), why))
+    aside = max(0.0, 1 - sum(sizes.get(c, 0) for c in per) / n)
+    if aside > 0:
+        rows.append(LLMTraffic("set aside", None, round(aside, 4), 0.0, round(aside, 4), "set aside by curation"))
+    return sorted(rows, key=lambda r: -r.llm_share_all)
+
 # %% ../nbs/08_evaluate.ipynb #ea9a9210
 def _count(path) -> int | None:
     return pl.scan_parquet(path).select(pl.len()).collect().item() if Path(path).exists() else None
@@ -314,6 +349,8 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
     n_ingested = n_calls if n_calls is not None else cl["n_calls"]
     sizes = {c["cluster"]: c["size"] for c in cl["cards"]}
     per = cluster_metrics(p, rc)
+    plan = _json(run_dir, "plan.json", {}) or {}
+    plan_reasons = {it["cluster"]: it["reason"] for it in plan.get("clusters", [])}
     review = review or Review()
     for cid, e in per.items():
         e["share_all"] = round(sizes.get(cid, 0) / max(1, n_ingested), 4)
@@ -331,6 +368,7 @@ def metrics(run_dir, p: pl.DataFrame, curve: pl.DataFrame, assumptions: dict, ti
                 "quality_retention_eligible": overall["quality_retention"]}
     return ({"n_calls": n_calls, "n_quarantined": n_quar, "n_curated": cur.get("n_curated", cl["n_calls"]),
              "n_eval": len(p)} | traffic_rates(per, sizes, n_ingested) | eligible
+            | {"llm_traffic": [asdict(t) for t in llm_traffic(per, sizes, n_ingested, plan_reasons)]}
             | {"clustering": clustering, "review": review_rows(review), "clusters": per,
                "router": {"classifier": rc["classifier"], "accuracy": rc["classifiers"][rc["classifier"]]["accuracy"]}}
             | overall | {"free_text_metric": free_text_metric(),
@@ -441,6 +479,10 @@ def _headline(m: dict) -> str:
         f"calls at <b>{m['quality_retention_all']:.1%}</b> of LLM-only quality (set-aside, noise and LLM-kept calls "
         f"counted as LLM-served; {m['share_set_aside']:.0%} set aside by curation). "
     )
+    top = next((t for t in m.get("llm_traffic") or [] if t["llm_share_all"] > 0), None)
+    if top is not None:
+        head += (f"The largest part left on the LLM is cluster {top['cluster']} ({top['format'] or 'curation'}): "
+                 f"{top['llm_share_all']:.1%} of all calls (section 7). ")
     if not m["n_eval"]:
         return (
             head
@@ -555,7 +597,11 @@ def _quality_section(m: dict, run_dir: Path) -> list[str]:
     ratios = {"cost_ratio (params × tokens)": m["cost_ratio"],
               "price_ratio (prices, measured time)": m["timing"].get("price_ratio"), "APGR": m["apgr"]}
     metric = html.escape(m.get("free_text_metric") or "ROUGE-L")
-    stays = [{"cluster": c, "reason": e["reason"]} for c, e in m["clusters"].items() if e["route"] == "llm"]
+    rest = m.get("llm_traffic") or []
+    stays = [{"cluster": t["cluster"], "format": t["format"], "share of calls": t["share_all"],
+              "served by SLMs": t["served"], "left on the LLM, of all calls": t["llm_share_all"], "why": t["why"]}
+             for t in rest if t["llm_share_all"] > 0]
+    left = f"<p>The LLM still serves {1 - m['replacement_rate_all']:.1%} of all ingested calls; by part, largest first:</p>"
     return ["<h2>6. Quality and cost on held-out calls</h2>",
             _table([_quality_row(c, e) for c, e in m["clusters"].items()]),
             _img(plots / "quality.png"), _img(plots / "cost_quality.png"),
@@ -563,7 +609,7 @@ def _quality_section(m: dict, run_dir: Path) -> list[str]:
             f"<p>Assumptions: {html.escape(json.dumps(m['assumptions']))}. Free text is scored by {metric}.</p>",
             "<p>Break-even: the cluster's calls after which a specialist's savings pay for the time that made it.</p>",
             _table([{"cluster": c} | be for c, be in m["timing"].get("break_even", {}).items()]),
-            "<h2>7. What stays on the LLM, and why</h2>", _table(stays)]
+            "<h2>7. What stays on the LLM, and why</h2>", left, _table(stays)]
 
 # %% ../nbs/08_evaluate.ipynb #9ac8944b
 _STYLE = ("<style>body{font-family:sans-serif;max-width:1100px;margin:auto;padding:1em}"

@@ -135,6 +135,9 @@ def test_every_ingested_call_counts(shop_run):
     served = sum(e["share_all"] * e["replacement_rate"] for e in m["clusters"].values() if e.get("n"))
     assert abs(m["replacement_rate_all"] - served) < 1e-3 and m["replacement_rate_all"] <= 1 - m["share_set_aside"]
     assert "ingested calls" in (rd / "report.html").read_text()
+    parts = m["llm_traffic"]                                              # what the LLM still serves, by part
+    assert abs(sum(t["llm_share_all"] for t in parts) + m["replacement_rate_all"] - 1) < 1e-3
+    assert [t["cluster"] for t in parts if t["cluster"] == "set aside"] == ["set aside"]
 
 def test_a_long_agent_turn_is_routed(shop_run, tmp_path):
     "A 40-step conversation with tool results, far over the specialist's window, gets a decision and an answer."
