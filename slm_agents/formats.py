@@ -5,15 +5,17 @@
 # %% ../nbs/04b_formats.ipynb #d713a864
 from __future__ import annotations
 import hashlib, json, re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 import numpy as np, polars as pl
 from .cluster import task_parts
 from .models import answer_constraint, fit_messages, prompt_text, render_messages, with_tools_note
 
 # %% auto #0
-__all__ = ['MAX_NEW', 'target_text', 'parse_tool_calls', 'label_set', 'is_tool_answer', 'calls_match', 'most_calls',
-           'constraints_of', 'few_shot_messages', 'nearest', 'pruning_rule', 'prune_request', 'tool_signature',
-           'tool_match', 'ShotBank', 'specialist_messages', 'specialist_prompts']
+__all__ = ['MAX_NEW', 'target_text', 'parse_tool_calls', 'label_set', 'is_tool_answer', 'calls_match', 'JsonShape',
+           'extract_words', 'json_shape', 'shape_schema', 'most_calls', 'constraints_of', 'few_shot_messages',
+           'nearest', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
+           'specialist_messages', 'specialist_prompts']
 
 # %% ../nbs/04b_formats.ipynb #981524e7
 def target_text(response: dict | None) -> str:
@@ -66,6 +68,74 @@ def calls_match(pred: list[dict] | None, gold: list[dict] | None) -> bool:
 # %% ../nbs/04b_formats.ipynb #d897a5ab
 MAX_NEW = {"label": 16, "tool_call": 160, "agent_turn": 160, "json": 96, "free_text": 64}
 
+# %% ../nbs/04b_formats.ipynb #4b1f0a01
+@dataclass
+class JsonShape:
+    "The observed shape of a JSON cluster's answers."
+    schema: dict                      # JSON Schema every logged answer fits
+    extract_words: int | None = None  # strings are word runs of the user turn, at most this many words
+
+def _leaf_schema(values: list) -> dict:
+    "The narrowest schema all of `values` fit: one JSON type; a list's items, and its longest length."
+    kinds = {type(v) for v in values}
+    if kinds in ({str}, {bool}): return {"type": "string" if str in kinds else "boolean"}
+    if kinds <= {int, float}: return {"type": "integer" if kinds == {int} else "number"}
+    if kinds != {list}: return {}
+    items = [x for v in values for x in v]
+    out = {"type": "array", "maxItems": max(map(len, values))}
+    return out | ({"items": _leaf_schema(items)} if items else {})
+
+# %% ../nbs/04b_formats.ipynb #4b1f0a03
+def _words(text: str) -> str: return " " + " ".join(text.split()) + " "
+
+def _strings(o) -> list[str]:
+    "The strings in a JSON value, at any depth."
+    if isinstance(o, str): return [o]
+    if isinstance(o, dict): o = list(o.values())
+    return [s for v in o for s in _strings(v)] if isinstance(o, list) else []
+
+def extract_words(answers: list[dict], requests: list[dict], min_share: float = 0.95, min_strings: int = 20) -> int | None:
+    "Words in the longest copied run (99th percentile) when ≥ `min_share` of the answers' strings are the user turn's word runs."
+    pairs = [(s, task_parts(q)["user"]) for a, q in zip(answers, requests) for s in _strings(a)]
+    if len(pairs) < min_strings: return None
+    copied = [bool(s.split()) and _words(s) in _words(u) for s, u in pairs]
+    if np.mean(copied) < min_share: return None
+    return int(np.ceil(np.quantile([len(s.split()) for s, _ in pairs], 0.99)))
+
+# %% ../nbs/04b_formats.ipynb #4b1f0a04
+def json_shape(answers: list[str], requests: list[dict], min_objects: float = 0.95) -> JsonShape | None:
+    "The shape of a JSON cluster's logged `answers` to `requests`; None unless ≥ `min_objects` of them are JSON objects."
+    parsed = [(_json_object(a), q) for a, q in zip(answers, requests)]
+    kept = [(o, q) for o, q in parsed if o is not None]
+    if not kept or len(kept) < min_objects * len(answers): return None
+    objs = [o for o, _ in kept]
+    keys = list(dict.fromkeys(k for o in objs for k in o))
+    schema = {"type": "object", "additionalProperties": False,
+              "properties": {k: _leaf_schema([o[k] for o in objs if k in o]) for k in keys},
+              "required": [k for k in keys if all(k in o for o in objs)]}
+    return JsonShape(schema, extract_words(objs, [q for _, q in kept]))
+
+def _json_object(text: str) -> dict | None:
+    try: o = json.loads(text)
+    except (json.JSONDecodeError, TypeError): return None
+    return o if isinstance(o, dict) else None
+
+# %% ../nbs/04b_formats.ipynb #4b1f0a07
+def _with_enum(schema: dict, spans: list[str]) -> dict:
+    "`schema` with every string limited to `spans`."
+    if schema.get("type") == "string": return schema | {"enum": spans}
+    if "items" in schema: return schema | {"items": _with_enum(schema["items"], spans)}
+    props = schema.get("properties")
+    return schema | ({"properties": {k: _with_enum(v, spans) for k, v in props.items()}} if props else {})
+
+def shape_schema(shape: JsonShape, request: dict, max_spans: int = 4000) -> dict:
+    "The schema of an answer to `request`: the shape, its strings the user turn's word runs where the cluster copies them."
+    if not shape.extract_words: return shape.schema
+    w = task_parts(request)["user"].split()
+    k = shape.extract_words
+    spans = sorted({" ".join(w[i:i + n]) for n in range(1, k + 1) for i in range(len(w) - n + 1)})
+    return _with_enum(shape.schema, spans) if 0 < len(spans) <= max_spans else shape.schema
+
 # %% ../nbs/04b_formats.ipynb #ae4c1797
 def most_calls(answers: list[str]) -> int | None:
     "The most tool calls one of `answers` makes (None when none is a tool call)."
@@ -75,7 +145,9 @@ def most_calls(answers: list[str]) -> int | None:
 def constraints_of(entry: dict, requests: list[dict], labels=None) -> list | None:
     "Each request's answer constraint under a cluster's S4 `entry`; None where the cluster decodes free."
     if not entry.get("constrained"): return None
-    return [answer_constraint(entry["format"], q, labels, entry.get("max_calls")) for q in requests]
+    shape = JsonShape(**entry["json_shape"]) if entry.get("json_shape") else None
+    schema = lambda q: shape_schema(shape, q) if shape else None
+    return [answer_constraint(entry["format"], q, labels, entry.get("max_calls"), schema(q)) for q in requests]
 
 # %% ../nbs/04b_formats.ipynb #81c68a1e
 def few_shot_messages(request: dict, examples: list[tuple[dict, str]]) -> list[dict]:

@@ -478,16 +478,17 @@ def tool_schema(tools: list[dict], max_calls: int | None = None) -> dict:
     return out | ({"maxItems": max_calls} if max_calls else {})
 
 # %% ../nbs/05a_models.ipynb #7c04ec1f
-def answer_constraint(fmt: str, request: dict, labels=None, max_calls: int | None = None) -> Constraint | None:
-    "What an answer of format `fmt` to `request` must match; None where it is free."
+def answer_constraint(
+    fmt: str, request: dict, labels=None, max_calls: int | None = None, schema: dict | None = None
+) -> Constraint | None:
+    "What an answer of format `fmt` to `request` must match (a JSON answer: `schema`, else any object); None where free."
     tools = request.get("tools") or []
     if fmt == "tool_call" and tools:
-        schema = tool_schema(tools, max_calls)
-        return Constraint(schema=json.dumps(schema))     # keys in order: name, then arguments
+        return Constraint(schema=json.dumps(tool_schema(tools, max_calls)))   # keys in order: name, then arguments
     if fmt == "label" and labels:
         return Constraint(choices=tuple(sorted(x for x in labels if x)))
     if fmt == "json":
-        return Constraint(schema='{"type": "object", "additionalProperties": true}')
+        return Constraint(schema=json.dumps(schema or {"type": "object", "additionalProperties": True}))
     return None
 
 # %% ../nbs/05a_models.ipynb #95a0245a

@@ -346,7 +346,7 @@ def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt:
     val = val[:n_val]
     extra = list(reserved)[:max(0, n_val - len(val))]   # S4's reserved training calls make up the rest
     reqs = [json.loads(x["request"]) for x in val + extra]
-    shape = {"constrained": False, "max_calls": None} | (
+    shape = {"constrained": False, "max_calls": None, "json_shape": None} | (
         shape or {}
     )  # S4's decision: answers decoded within their shape
     cons = constraints_of({"format": fmt} | shape, reqs, lset)
@@ -427,7 +427,7 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
         train = rows.filter(pl.col("part").is_null() & ~kept).to_dicts()
         val, reserved = rows.filter(pl.col("part") == "val").to_dicts(), rows.filter(kept).to_dicts()
         n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
-        shape = {k: e.get(k) for k in ("constrained", "max_calls")}
+        shape = {k: e.get(k) for k in ("constrained", "max_calls", "json_shape")}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
                                        cfg.batch_size, progress, e["model"], shape, e.get("labels"), reserved,
                                        cfg.min_served_quality)

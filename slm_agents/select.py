@@ -14,7 +14,7 @@ import numpy as np, polars as pl
 from .cluster import reuses_vectors
 from .datasets import DatasetUnavailable, bfcl_module, dataset_dir
 from .formats import (MAX_NEW, _last_user, calls_match, constraints_of, few_shot_messages, is_tool_answer,
-                                most_calls, nearest, parse_tool_calls, target_text)
+                                json_shape, most_calls, nearest, parse_tool_calls, target_text)
 from .models import REGISTRY, answer_constraint, fit_messages, generate, load, prompt_text, render_messages
 from .review import check_final, read_review
 
@@ -716,6 +716,8 @@ def run_select(run_dir, cfg: SelectConfig | None = None, embedder=None, **overri
         shape = answer_constraint(fmt, json.loads(test[0]["request"]), labels)
         entry["constrained"] = cfg.constrain and shape is not None
         entry["max_calls"] = most_calls(answers) if fmt == "tool_call" else None
+        observed = json_shape(answers, [json.loads(r["request"]) for r in train]) if fmt == "json" else None
+        entry["json_shape"] = asdict(observed) if observed else None
         if cfg.label_head and (fmt == "label" or frequent_share(answers) >= cfg.min_frequent_share):   # the cheapest first
             head, fitted, oof = _try_head(embedder, tv, answers, fmt, heldout, hv, labels, cfg.target,
                                           cfg.label_names, train, cfg.min_served_quality)
