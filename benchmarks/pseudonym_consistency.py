@@ -1,10 +1,11 @@
-"""Does curation keep a tool-call site learnable? `python benchmarks/pseudonym_consistency.py LOG NODE`.
+"""Does curation keep a tool-call or extraction site learnable? `python benchmarks/pseudonym_consistency.py LOG NODE`.
 
-Curates the calls of one node of a log (`curate.curate`, production defaults) and reports, for its logged tool calls, the
-share whose string argument values all occur in the request's messages (a model can copy them) and the share where curation
-broke a copy: an argument value the raw request held and the curated request lacks (a model would have to invent it), for
-the raw log and the curated calls side by side. Surrogates are realistic values, not `<TYPE_n>` placeholders, so a broken
-copy is found by pairing each curated call with its raw call, leaf by leaf (numbers included)."""
+Curates the calls of one node of a log (`curate.curate`, production defaults) and reports, for its logged structured
+answers (tool calls, or JSON objects), the share whose string values all occur in the request's messages (a model can
+copy them) and the share where curation broke a copy: a value the raw request held and the curated request lacks (a model
+would have to invent it), for the raw log and the curated calls side by side. Surrogates are realistic values, not
+`<TYPE_n>` placeholders, so a broken copy is found by pairing each curated call with its raw call, leaf by leaf (numbers
+included)."""
 import argparse, json
 import polars as pl
 from slm_agents.curate import curate
@@ -23,16 +24,25 @@ def leaves(o):
 
 
 def answer(r: dict) -> tuple[list[str], str] | None:
-    "The argument values of a call's logged tool calls and the text of its request's messages."
-    found = parse_tool_calls(target_text(json.loads(r["response"]))) if r["response"] else None
-    if not found: return None
+    "The values of a call's structured answer (its tool calls' arguments, or a JSON object's) and its request's text."
+    out = target_text(json.loads(r["response"])) if r["response"] else ""
+    found = parse_tool_calls(out)
+    values = [v for c in found for v in leaves(c["arguments"])] if found else None
+    if values is None and (o := _object(out)) is not None:
+        values = list(leaves(o))
+    if values is None: return None
     msgs = json.loads(r["request"])["messages"]
-    text = " ".join(m["content"] for m in msgs if isinstance(m.get("content"), str))
-    return [v for c in found for v in leaves(c["arguments"])], text
+    return values, " ".join(m["content"] for m in msgs if isinstance(m.get("content"), str))
+
+
+def _object(text: str) -> dict | None:
+    try: o = json.loads(text)
+    except json.JSONDecodeError: return None
+    return o if isinstance(o, dict) else None
 
 
 def shares(calls: pl.DataFrame, raw: dict | None = None) -> dict:
-    "Tool-call answers: how many, the share copyable from the request, the share where curation broke a copy."
+    "Structured answers: how many, the share copyable from the request, the share where curation broke a copy."
     n = copyable = broken = 0
     for r in calls.iter_rows(named=True):
         got = answer(r)
@@ -45,7 +55,7 @@ def shares(calls: pl.DataFrame, raw: dict | None = None) -> dict:
         if before and len(before[0]) == len(values):
             broken += any(v0.casefold() in before[1].casefold() and v.casefold() not in text.casefold()
                           for v0, v in zip(before[0], values) if v0.strip())
-    return {"tool_call_answers": n, "copyable": round(copyable / max(n, 1), 4), "copy_broken": round(broken / max(n, 1), 4)}
+    return {"structured_answers": n, "copyable": round(copyable / max(n, 1), 4), "copy_broken": round(broken / max(n, 1), 4)}
 
 
 def main():
