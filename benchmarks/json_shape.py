@@ -9,7 +9,7 @@ confidence serves at 95 % of the LLM's quality (chosen on these calls: an upper 
 import argparse, json, time
 from dataclasses import asdict, replace
 import numpy as np, polars as pl
-from slm_agents.formats import constraints_of, json_shape, target_text
+from slm_agents.formats import _strings, constraints_of, json_shape, target_text
 from slm_agents.models import generate_scored, load
 from slm_agents.select import (_baseline_prompt, calibrate, llm_score, parted_calls, retrieve_shots, score_output,
                                shared_embedder, split_of)
@@ -23,12 +23,6 @@ def variants(train: list[dict]) -> dict:
     forced = replace(shape, extract_words=shape.extract_words or int(np.ceil(np.quantile(words, 0.99))))
     print(json.dumps({"extract_words": shape.extract_words, "forced": forced.extract_words}))
     return {"object": None, "shape": asdict(replace(shape, extract_words=None)), "shape + extraction": asdict(forced)}
-
-
-def _strings(o) -> list[str]:
-    if isinstance(o, str): return [o]
-    vals = o.values() if isinstance(o, dict) else o if isinstance(o, list) else []
-    return [s for v in vals for s in _strings(v)]
 
 
 def main():
