@@ -10,7 +10,7 @@ import argparse, json
 import polars as pl
 from slm_agents.curate import curate
 from slm_agents.schema import read_calls
-from slm_agents.formats import parse_tool_calls, target_text
+from slm_agents.formats import _json_object, parse_tool_calls, target_text
 
 
 def leaves(o):
@@ -28,17 +28,12 @@ def answer(r: dict) -> tuple[list[str], str] | None:
     out = target_text(json.loads(r["response"])) if r["response"] else ""
     found = parse_tool_calls(out)
     values = [v for c in found for v in leaves(c["arguments"])] if found else None
-    if values is None and (o := _object(out)) is not None:
+    if values is None and (o := _json_object(out)) is not None:
         values = list(leaves(o))
     if values is None: return None
     msgs = json.loads(r["request"])["messages"]
     return values, " ".join(m["content"] for m in msgs if isinstance(m.get("content"), str))
 
-
-def _object(text: str) -> dict | None:
-    try: o = json.loads(text)
-    except json.JSONDecodeError: return None
-    return o if isinstance(o, dict) else None
 
 
 def shares(calls: pl.DataFrame, raw: dict | None = None) -> dict:

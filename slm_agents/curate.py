@@ -661,14 +661,14 @@ def split_span(text: str, s: Span, inner: list[Span]) -> list[Span]:
     return out
 
 # %% ../nbs/03_curate.ipynb #c1a2b3d4
-def _whole(j: str, k: str): return re.search(r"(?<!\w)" + re.escape(j) + r"(?!\w)", k)
+def _whole(j: str, k: str): return re.search(r"(?<!\w)" + re.escape(j) + r"(?!\w)", k, re.IGNORECASE)
 
 def _composites(values: dict, surface: dict, min_chars: int) -> set:
     "The name-like values (casefolded keys) that hold others; their capitalised rests join `values` under their type."
     composite = {k for k in values if values[k].type in NAME_TYPES and any(j != k and _whole(j, k) for j in values)}
     for k in composite:
         v, s = surface[k], values[k]
-        inner = [Span(m.start(), m.end(), s.type, 0.0) for j in values if j != k and (m := _whole(j, k))]
+        inner = [Span(m.start(), m.end(), s.type, 0.0) for j in values if j != k and (m := _whole(j, v))]  # on `v`: casefold may change lengths
         for piece in split_span(v, Span(0, len(v), s.type, s.score), inner):
             r = v[piece.start:piece.end]
             if len(r) >= min_chars and r.casefold() not in values and any(c.isupper() for c in r):
