@@ -12,7 +12,7 @@ from .cluster import task_parts
 from .models import answer_constraint, fit_messages, prompt_text, render_messages, with_tools_note
 
 # %% auto #0
-__all__ = ['MAX_NEW', 'target_text', 'parse_tool_calls', 'label_set', 'is_tool_answer', 'calls_match', 'JsonShape',
+__all__ = ['MAX_NEW', 'SHAPE_KEYS', 'target_text', 'parse_tool_calls', 'label_set', 'is_tool_answer', 'calls_match', 'JsonShape',
            'extract_words', 'json_shape', 'shape_schema', 'most_calls', 'constraints_of', 'few_shot_messages',
            'nearest', 'pruning_rule', 'prune_request', 'tool_signature', 'tool_match', 'ShotBank',
            'specialist_messages', 'specialist_prompts']
@@ -141,6 +141,8 @@ def most_calls(answers: list[str]) -> int | None:
     "The most tool calls one of `answers` makes (None when none is a tool call)."
     n = [len(calls) for a in answers if (calls := parse_tool_calls(a))]
     return max(n) if n else None
+
+SHAPE_KEYS = ("constrained", "max_calls", "json_shape")   # what S4 decides about a cluster's answers, in its entry
 
 def constraints_of(entry: dict, requests: list[dict], labels=None) -> list | None:
     "Each request's answer constraint under a cluster's S4 `entry`; None where the cluster decodes free."

@@ -14,8 +14,8 @@ from .cluster import (PARTS, Templates, embed_texts, fresh_vectors, load_templat
 from .export import load_specialist
 from .finetune import eval_sizes
 from .models import generate_scored
-from .formats import (MAX_NEW, ShotBank, constraints_of, is_tool_answer, label_set, parse_tool_calls,
-                                specialist_prompts, target_text)
+from .formats import (MAX_NEW, SHAPE_KEYS, ShotBank, constraints_of, is_tool_answer, label_set,
+                                parse_tool_calls, specialist_prompts, target_text)
 from .select import (HEAD, MIN_SERVED_QUALITY, LabelHead, _softmax, calibrate, grounding, heldout_part,
                                llm_score, load_crossfit, int_keys, parted_calls, read_selection, reserved_ids,
                                score_output, shared_embedder, split_of)
@@ -346,9 +346,7 @@ def calibrate_cluster(run_dir, cid: int, rows: list[dict], val: list[dict], fmt:
     val = val[:n_val]
     extra = list(reserved)[:max(0, n_val - len(val))]   # S4's reserved training calls make up the rest
     reqs = [json.loads(x["request"]) for x in val + extra]
-    shape = {"constrained": False, "max_calls": None, "json_shape": None} | (
-        shape or {}
-    )  # S4's decision: answers decoded within their shape
+    shape = dict.fromkeys(SHAPE_KEYS) | {"constrained": False} | (shape or {})   # S4's decision on the answers' shape
     cons = constraints_of({"format": fmt} | shape, reqs, lset)
     serve, outs = specialist_answers(run_dir, cid, model, fmt, reqs, batch_size, progress, cons)
     judged = _judged(fmt, outs[:len(val)], val, lset, "val")
@@ -427,7 +425,7 @@ def run_router(run_dir, cfg: RouterConfig | None = None, progress: bool = False,
         train = rows.filter(pl.col("part").is_null() & ~kept).to_dicts()
         val, reserved = rows.filter(pl.col("part") == "val").to_dicts(), rows.filter(kept).to_dicts()
         n = len(val) if e["model"] == HEAD else sizes.get(cid, cfg.n_val)   # a head answers every one cheaply
-        shape = {k: e.get(k) for k in ("constrained", "max_calls", "json_shape")}
+        shape = {k: e.get(k) for k in SHAPE_KEYS}
         entry, per = calibrate_cluster(run_dir, cid, train, val, e["format"], n, cfg.target, cfg.min_accepted,
                                        cfg.batch_size, progress, e["model"], shape, e.get("labels"), reserved,
                                        cfg.min_served_quality)
